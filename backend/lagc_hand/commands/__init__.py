@@ -1,0 +1,1 @@
+"""One module per ``lagc-hand`` subcommand (see ``lagc_hand.cli``)."""
