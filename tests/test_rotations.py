@@ -1,0 +1,44 @@
+import numpy as np
+import pytest
+from scipy.spatial.transform import Rotation
+
+from lagc_hand_blender.core import rotations as r
+
+
+@pytest.fixture
+def rotvecs():
+    rng = np.random.default_rng(1)
+    v = rng.normal(size=(200, 3))
+    v *= (rng.uniform(0, np.pi, size=(200, 1)) / np.linalg.norm(v, axis=1, keepdims=True))
+    v[0] = 0.0
+    v[1] = [1e-9, 0, 0]
+    return v
+
+
+def test_axis_angle_quat_matrix_agree_with_scipy(rotvecs):
+    q = r.axis_angle_to_quat(rotvecs)
+    ref = Rotation.from_rotvec(rotvecs)
+    np.testing.assert_allclose(r.quat_to_matrix(q), ref.as_matrix(), atol=1e-12)
+    np.testing.assert_allclose(r.quat_to_axis_angle(q), rotvecs, atol=1e-9)
+    qm = r.matrix_to_quat(ref.as_matrix())
+    dots = np.abs(np.sum(qm * q, axis=-1))
+    np.testing.assert_allclose(dots, 1.0, atol=1e-9)
+
+
+def test_multiply_composes_like_matrices(rotvecs):
+    a = r.axis_angle_to_quat(rotvecs)
+    b = r.axis_angle_to_quat(rotvecs[::-1])
+    np.testing.assert_allclose(
+        r.quat_to_matrix(r.quat_multiply(a, b)), r.quat_to_matrix(a) @ r.quat_to_matrix(b), atol=1e-12
+    )
+
+
+def test_sign_continuity_and_slerp():
+    q = r.axis_angle_to_quat(np.linspace([0, 0, 0], [0, 0, 3.0], 20))
+    flipped = q.copy()
+    flipped[1::2] *= -1
+    fixed = r.quat_sign_continuity(flipped)
+    assert np.all(np.sum(fixed[1:] * fixed[:-1], axis=-1) > 0)
+    np.testing.assert_allclose(r.quat_angle_between(fixed, q), 0, atol=1e-6)
+    mid = r.quat_slerp(q[0], -q[-1], 0.5)  # sign of the end must not matter
+    np.testing.assert_allclose(r.quat_to_axis_angle(mid), [0, 0, 1.5], atol=1e-9)
