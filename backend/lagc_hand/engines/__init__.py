@@ -1,0 +1,72 @@
+"""Engines: one image in, the hands seen in it out (see :mod:`.base`).
+
+:func:`create_engine` is the registry every front end uses.  Engines are
+imported lazily so that asking for ``mediapipe`` never imports torch models
+and asking for ``lagc`` never imports MediaPipe.
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from typing import Any
+
+from lagc_hand.engines.base import Engine, FrameObservations, HandObservation
+from lagc_hand.errors import EngineUnavailable
+
+#: engine name -> (module, factory function)
+ENGINES: dict[str, tuple[str, str]] = {
+    "mediapipe": ("lagc_hand.engines.mediapipe_engine", "MediaPipeEngine"),
+    # engines/lagc.py (the network's engine) provides create_engine(**kw) or LagcEngine(**kw).
+    "lagc": ("lagc_hand.engines.lagc", "create_engine|LagcEngine"),
+}
+
+
+def engine_names() -> list[str]:
+    return list(ENGINES)
+
+
+def available_engines() -> list[str]:
+    """Engines that can run here (``lagc`` only when its module is present;
+    whether a checkpoint is given is checked when it is created)."""
+    out = []
+    for name, (module, _) in ENGINES.items():
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except ModuleNotFoundError:
+            found = False
+        if found:
+            out.append(name)
+    return out
+
+
+def create_engine(name: str = "mediapipe", **kwargs: Any) -> Engine:
+    """Create engine ``name`` with engine-specific keyword options.
+
+    Raises :class:`EngineUnavailable` with a message for the user when the
+    name is unknown or the engine cannot run here (module missing, no
+    checkpoint, ...).
+    """
+    if name not in ENGINES:
+        raise EngineUnavailable(f"unknown engine {name!r}; available: {', '.join(ENGINES)}")
+    module_name, factory = ENGINES[name]
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and module_name.startswith(exc.name):
+            raise EngineUnavailable(
+                f"the {name!r} engine is not part of this build (module {module_name} is missing)"
+            ) from None
+        raise
+    if name == "lagc" and not kwargs.get("checkpoint"):
+        raise EngineUnavailable(
+            "the 'lagc' engine needs a trained LAGC-Hand checkpoint; pass one with --checkpoint "
+            "(or the checkpoint option), or use the default 'mediapipe' engine"
+        )
+    for attr in factory.split("|"):
+        if hasattr(module, attr):
+            return getattr(module, attr)(**kwargs)
+    raise EngineUnavailable(f"the {name!r} engine module {module_name} has no {factory!r} factory")
+
+
+__all__ = ["Engine", "FrameObservations", "HandObservation", "create_engine", "engine_names",
+           "available_engines", "ENGINES"]
