@@ -1,0 +1,272 @@
+"""The job manager: a queue, ``workers`` threads that run
+:func:`lagc_hand.api.reconstruct`, live progress in memory, cooperative cancel.
+
+Progress arrives many times a second; it is kept in memory (what ``GET`` shows)
+and written to SQLite only at stage changes and about once a second, so status
+polling never waits on the disk.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import shutil
+import threading
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+from lagc_hand.api import Progress, ReconstructOptions, reconstruct
+from lagc_hand.errors import (
+    Cancelled,
+    EngineUnavailable,
+    InputError,
+    LagcHandError,
+    ModelFileError,
+    NoHandsError,
+)
+from lagc_hand.server.config import ServerConfig
+from lagc_hand.server.store import FINAL_STATES, JobRecord, JobStore
+
+log = logging.getLogger("lagc_hand.server")
+
+#: Seconds between progress writes to SQLite while a stage runs.
+PERSIST_INTERVAL_S = 1.0
+
+INTERRUPTED_MESSAGE = (
+    "the server stopped before this job finished; nothing was lost but this job's work — "
+    "resubmit it (POST /api/v1/jobs/{id}/resubmit)"
+)
+
+_ERROR_CODES = (
+    (InputError, "invalid_video"),
+    (ModelFileError, "model_file"),
+    (EngineUnavailable, "engine_unavailable"),
+    (NoHandsError, "no_hands"),
+)
+
+
+@dataclass
+class Live:
+    """In-memory progress of a running job (what status requests read)."""
+
+    stage: str = "decode"
+    frames_done: int = 0
+    frames_total: int = 0
+    fps: float = 0.0
+    last_persist: float = 0.0
+
+
+def json_safe(value):
+    """A JSON-able copy of ``value`` (numpy scalars / arrays / paths become plain values)."""
+    return json.loads(json.dumps(value, default=_json_default))
+
+
+def _json_default(obj):
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    if hasattr(obj, "item"):
+        return obj.item()
+    return str(obj)
+
+
+class JobManager:
+    """Owns the queue and the worker threads.  Thread-safe."""
+
+    def __init__(self, config: ServerConfig, store: JobStore, run: Callable = reconstruct):
+        self.config = config
+        self.store = store
+        self._run = run
+        self._queue: "queue.Queue[Optional[str]]" = queue.Queue()
+        self._lock = threading.Lock()
+        self._live: dict[str, Live] = {}
+        self._cancel: dict[str, threading.Event] = {}
+        self._deleted: set[str] = set()
+        self._stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        """Recover from the previous run, then start the workers."""
+        self.config.results_dir.mkdir(parents=True, exist_ok=True)
+        self.config.uploads_dir.mkdir(parents=True, exist_ok=True)
+        interrupted = self.store.mark_interrupted(INTERRUPTED_MESSAGE)
+        if interrupted:
+            log.warning("%d job(s) were unfinished when the server last stopped; marked interrupted", len(interrupted))
+        self._clean_orphans()
+        for i in range(max(1, int(self.config.workers))):
+            t = threading.Thread(target=self._worker, name=f"lagc-job-worker-{i}", daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Ask running jobs to stop (they end ``interrupted``) and join the workers."""
+        self._stopping.set()
+        with self._lock:
+            for ev in self._cancel.values():
+                ev.set()
+        for _ in self._threads:
+            self._queue.put(None)
+        deadline = time.monotonic() + timeout
+        for t in self._threads:
+            t.join(max(0.0, deadline - time.monotonic()))
+
+    def _clean_orphans(self) -> None:
+        """Remove temp files of interrupted writes, uploads and results without a
+        job row, and flag done jobs whose result file went missing."""
+        ids = self.store.all_ids()
+        for p in self.config.results_dir.iterdir():
+            if p.name.startswith(".") or p.stem not in ids:
+                _remove(p)
+        for p in self.config.uploads_dir.iterdir():
+            if p.name not in ids:
+                _remove(p)
+        for job_id in self.store.ids_in_state("done"):
+            if not self.result_path(job_id).is_file():
+                self.store.update(job_id, state="failed", error_code="result_missing",
+                                  error_message="the result file of this job is missing from the server's state folder")
+
+    # ------------------------------------------------------------------ paths
+
+    def result_path(self, job_id: str) -> Path:
+        return self.config.results_dir / f"{job_id}.npz"
+
+    def upload_dir(self, job_id: str) -> Path:
+        return self.config.uploads_dir / job_id
+
+    # ------------------------------------------------------------------ requests
+
+    def submit(self, rec: JobRecord) -> None:
+        with self._lock:
+            self._cancel[rec.id] = threading.Event()
+            self.store.insert(rec)
+        self._queue.put(rec.id)
+
+    def live(self, job_id: str) -> Optional[Live]:
+        with self._lock:
+            live = self._live.get(job_id)
+            return None if live is None else Live(**vars(live))
+
+    def cancel(self, job_id: str) -> bool:
+        """Cancel a queued job at once, or ask a running one to stop (it becomes
+        ``cancelled`` within a frame or so).  False when the job is unknown."""
+        with self._lock:
+            rec = self.store.get(job_id)
+            if rec is None:
+                return False
+            if rec.state == "queued":
+                self.store.update(job_id, state="cancelled", stage="queued")
+            ev = self._cancel.get(job_id)
+            if ev is not None and rec.state in ("queued", "running"):
+                ev.set()
+        return True
+
+    def delete(self, job_id: str) -> bool:
+        """Cancel if active, forget the job and remove its files."""
+        with self._lock:
+            rec = self.store.get(job_id)
+            if rec is None:
+                return False
+            ev = self._cancel.get(job_id)
+            if ev is not None:
+                ev.set()
+            if rec.state in ("queued", "running"):
+                self._deleted.add(job_id)  # the worker cleans up whatever it writes later
+            self.store.delete(job_id)
+        _remove(self.result_path(job_id))
+        _remove(self.upload_dir(job_id))
+        return True
+
+    # ------------------------------------------------------------------ worker
+
+    def _worker(self) -> None:
+        while True:
+            job_id = self._queue.get()
+            if job_id is None:
+                return
+            try:
+                self._run_one(job_id)
+            except Exception:  # never let a worker thread die
+                log.exception("job %s: unexpected error in the worker", job_id)
+
+    def _run_one(self, job_id: str) -> None:
+        with self._lock:
+            rec = self.store.get(job_id)
+            ev = self._cancel.get(job_id)
+            if rec is None or rec.state != "queued" or ev is None:
+                self._cancel.pop(job_id, None)
+                return
+            if self._stopping.is_set():
+                return  # stays queued in the DB -> interrupted on next start
+            self._live[job_id] = live = Live(last_persist=time.monotonic())
+            self.store.update(job_id, state="running", stage="decode")
+
+        def on_progress(p: Progress) -> None:
+            now = time.monotonic()
+            with self._lock:
+                changed = p.stage != live.stage
+                live.stage = p.stage
+                live.frames_done = max(0, int(p.frames_done))
+                live.frames_total = max(0, int(p.frames_total))
+                live.fps = max(0.0, float(p.fps or 0.0))
+                persist = changed or now - live.last_persist >= PERSIST_INTERVAL_S
+                if persist:
+                    live.last_persist = now
+                    snapshot = (live.stage, live.frames_done, live.frames_total, live.fps)
+            if persist:
+                self.store.update(job_id, stage=snapshot[0], frames_done=snapshot[1],
+                                  frames_total=snapshot[2], fps=snapshot[3])
+
+        options = ReconstructOptions(**rec.options)
+        final: dict = {}
+        t0 = time.monotonic()
+        try:
+            result = self._run(Path(rec.source_path), options, on_progress, ev.is_set)
+            on_progress(Progress(stage="write", frames_done=live.frames_done, frames_total=live.frames_total, fps=live.fps))
+            if ev.is_set():
+                raise Cancelled("cancelled")
+            from lagc_hand_blender.core import handmotion
+
+            handmotion.save(result.motion, self.result_path(job_id))
+            summary = json_safe(result.summary or {})
+            summary.setdefault("frames", int(result.motion.num_frames))
+            summary.setdefault("seconds", round(time.monotonic() - t0, 3))
+            final = dict(state="done", stage="done", summary=summary, error_code=None, error_message=None)
+        except Cancelled:
+            if self._stopping.is_set() and job_id not in self._deleted:
+                final = dict(state="interrupted", error_code="interrupted", error_message=INTERRUPTED_MESSAGE)
+            else:
+                final = dict(state="cancelled", error_code=None, error_message=None)
+        except LagcHandError as exc:
+            code = next((c for cls, c in _ERROR_CODES if isinstance(exc, cls)), "failed")
+            final = dict(state="failed", error_code=code, error_message=str(exc) or type(exc).__name__)
+        except Exception as exc:
+            log.error("job %s failed with an unexpected error:\n%s", job_id, traceback.format_exc())
+            final = dict(state="failed", error_code="internal",
+                         error_message=f"internal error ({type(exc).__name__}: {str(exc)[:200]}); see the server log")
+        with self._lock:
+            self._live.pop(job_id, None)
+            self._cancel.pop(job_id, None)
+            if job_id in self._deleted:
+                self._deleted.discard(job_id)
+                _remove(self.result_path(job_id))
+                return
+            l = live
+            self.store.update(job_id, frames_done=l.frames_done, frames_total=l.frames_total, fps=l.fps, **final)
+        log.info("job %s: %s", job_id, final.get("state"))
+
+
+def _remove(path: Path) -> None:
+    try:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            os.unlink(path)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        log.warning("could not remove %s: %s", path, exc)
