@@ -113,22 +113,27 @@ def _normalised(a: sp.csr_matrix) -> np.ndarray:
     return a * inv[:, None] * inv[None, :]
 
 
-def build_hierarchy(faces: np.ndarray, template: np.ndarray, coarsen: int = 4, levels: int = 3, ridge: float = 1e-2) -> GraphHierarchy:
-    """Coarsen the mesh ``coarsen`` times and keep the ``levels`` coarsest
+def build_hierarchy(faces: np.ndarray, template: np.ndarray, coarsen: int | None = 4, levels: int = 3, ridge: float = 1e-2,
+                    target_coarsest: int = 80) -> GraphHierarchy:
+    """Coarsen the mesh ``coarsen`` times (None: until the coarsest level has
+    at most ``target_coarsest`` real nodes) and keep the ``levels`` coarsest
     padded levels.  faces (F, 3) int, template (V, 3) float metres."""
     template = np.asarray(template, dtype=np.float64)
     v = template.shape[0]
     if template.ndim != 2 or template.shape[1] != 3:
         raise ModelFileError(f"template must be (V, 3), got {template.shape}")
-    if not 1 <= levels <= coarsen + 1:
-        raise ValueError(f"levels must be in [1, coarsen+1], got {levels} with coarsen={coarsen}")
     w = mesh_adjacency(faces, v)
     graphs = [w]
     parents: list[np.ndarray] = []
-    for _ in range(coarsen):
+    while (coarsen is None and graphs[-1].shape[0] > target_coarsest) or (coarsen is not None and len(parents) < coarsen):
         c = heavy_edge_matching(graphs[-1])
+        if c.max() + 1 == graphs[-1].shape[0]:
+            raise ModelFileError("the mesh cannot be coarsened further (no edges left to match)")
         parents.append(c)
         graphs.append(coarsen_weights(graphs[-1], c))
+    coarsen = len(parents)
+    if not 1 <= levels <= coarsen + 1:
+        raise ValueError(f"levels must be in [1, coarsen+1], got {levels} with coarsen={coarsen}")
     if graphs[-1].shape[0] < 2:
         raise ModelFileError("the mesh is too small for this many coarsening levels")
 

@@ -52,7 +52,9 @@ class GraphConfig:
     blocks per level; attention: ``"mhsa"`` (eqs. 7-8 use multi-head
     self-attention) or ``"separable"``; grid: image tokens per side (grid x grid);
     levels: graph levels used (3 = 63/126/252 for MANO); coarsen: HEM
-    coarsenings of the full mesh (4 for MANO: 1008/504/252/126/63 padded)."""
+    coarsenings of the full mesh (4 for MANO: 1008/504/252/126/63 padded);
+    None = as many as it takes to bring the coarsest level to <= 80 real
+    nodes (4 for MANO's 778 vertices)."""
 
     dims: tuple[int, ...] = (128, 64, 32)
     image_dims: tuple[int, ...] = (64, 48, 32)
@@ -61,7 +63,7 @@ class GraphConfig:
     attention: str = "mhsa"
     grid: int = 8
     levels: int = 3
-    coarsen: int = 4
+    coarsen: int | None = None
     injection_init: float = 0.9
     learn_upsample: bool = False
     dropout: float = 0.05
