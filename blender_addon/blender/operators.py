@@ -1,0 +1,291 @@
+"""Operators: import a HandMotion, reconstruct through the backend, switch
+raw/clean, start and check the backend.
+
+The reconstruction operator is a thin shell around :class:`..jobs.JobRunner`:
+a modal timer polls the runner and applies the result on the main thread, so
+Blender never blocks on the network.  Headless (``bpy.app.background``, where
+modal timers never fire) it waits for the job synchronously.
+"""
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import tempfile
+
+import bpy
+from bpy.props import BoolProperty, EnumProperty, FloatProperty, StringProperty
+from bpy_extras.io_utils import ImportHelper
+
+from ..client import Client, ClientError
+from ..core.handmotion import HandMotionError
+from ..jobs import JobRunner
+from . import preferences, scene as scene_writer
+from .props import job_options
+
+#: The one job that may run at a time (the panel's Cancel button reaches it here).
+_active_runner: JobRunner | None = None
+#: Backend processes started by this session.
+_backend_processes: list = []
+
+
+def _client(context) -> Client:
+    prefs = preferences.get(context)
+    if prefs is None:
+        return Client()
+    return Client(prefs.backend_url, bpy.path.abspath(prefs.token_file) if prefs.token_file else None)
+
+
+def _report_import(op, result) -> None:
+    for w in result.warnings:
+        op.report({'WARNING'}, w)
+    hands = ", ".join(sorted(result.armatures)) or "no hands"
+    op.report({'INFO'}, f"LAGC-Hand: imported {hands} into collection '{result.collection.name}'")
+
+
+class LAGCHAND_OT_import_motion(bpy.types.Operator, ImportHelper):
+    """Import a LAGC-Hand motion file as armatures, skinned meshes and a camera"""
+
+    bl_idname = "lagc_hand.import_motion"
+    bl_label = "Import HandMotion"
+    bl_options = {'REGISTER', 'UNDO'}
+
+    filename_ext = ".npz"
+    filter_glob: StringProperty(default="*.npz", options={'HIDDEN'})
+    variant: EnumProperty(name="Motion", items=[('clean', "Cleaned", ""), ('raw', "Raw", "")], default='clean')
+    low_confidence: FloatProperty(name="Low confidence", default=0.5, min=0.0, max=1.0)
+    camera: BoolProperty(name="Camera", default=True, description="Create a camera matching the video")
+    video_path: StringProperty(name="Video", subtype='FILE_PATH', default="",
+                               description="Source video for the camera background (empty: from the file)")
+
+    def execute(self, context):
+        path = bpy.path.abspath(self.filepath)
+        name = os.path.splitext(os.path.basename(path))[0] or "LAGC"
+        options = scene_writer.ImportOptions(
+            name=name, variant=self.variant, low_confidence=self.low_confidence, camera=self.camera,
+            video_path=bpy.path.abspath(self.video_path) if self.video_path else None)
+        try:
+            result = scene_writer.import_motion_file(path, options, context.scene)
+        except HandMotionError as exc:
+            self.report({'ERROR'}, str(exc))
+            return {'CANCELLED'}
+        context.scene.lagc_hand.variant = self.variant
+        _report_import(self, result)
+        return {'FINISHED'}
+
+
+def _video_path(context) -> str:
+    s = context.scene.lagc_hand
+    if s.source_type == 'CLIP':
+        if s.clip is None:
+            raise ClientError("Choose a Movie Clip to reconstruct")
+        return bpy.path.abspath(s.clip.filepath, library=s.clip.library)
+    if not s.video_path:
+        raise ClientError("Choose a video file to reconstruct")
+    return bpy.path.abspath(s.video_path)
+
+
+class LAGCHAND_OT_reconstruct(bpy.types.Operator):
+    """Send the video to the local backend and import the reconstructed hands (Esc cancels)"""
+
+    bl_idname = "lagc_hand.reconstruct"
+    bl_label = "Reconstruct hands"
+
+    _timer = None
+    _runner: JobRunner | None = None
+    _video = ""
+
+    @classmethod
+    def poll(cls, context):
+        return _active_runner is None
+
+    def _start(self, context) -> bool:
+        global _active_runner
+        try:
+            self._video = _video_path(context)
+            if not os.path.isfile(self._video):
+                raise ClientError(f"The video {self._video} does not exist")
+            client = _client(context)
+        except ClientError as exc:
+            self.report({'ERROR'}, str(exc))
+            return False
+        self._runner = JobRunner(client, self._video, job_options(context.scene.lagc_hand),
+                                 preferences.result_dir(context))
+        _active_runner = self._runner.start()
+        context.window_manager.lagc_hand_running = True
+        return True
+
+    def execute(self, context):
+        # Headless: no event loop, so wait here; the UI path is invoke() + modal().
+        if not self._start(context):
+            return {'CANCELLED'}
+        self._runner.wait()
+        return self._finish(context)
+
+    def invoke(self, context, event):
+        if bpy.app.background or context.window is None:
+            return self.execute(context)
+        if not self._start(context):
+            return {'CANCELLED'}
+        wm = context.window_manager
+        self._timer = wm.event_timer_add(0.2, window=context.window)
+        wm.modal_handler_add(self)
+        return {'RUNNING_MODAL'}
+
+    def modal(self, context, event):
+        if event.type == 'ESC' and event.value == 'PRESS':
+            self._runner.cancel()
+        if event.type != 'TIMER':
+            return {'PASS_THROUGH'}
+        status = self._runner.status()
+        wm = context.window_manager
+        wm.lagc_hand_progress = 100.0 * status.progress
+        wm.lagc_hand_status = status.describe()
+        if context.workspace is not None:
+            context.workspace.status_text_set(f"LAGC-Hand: {status.describe()}  (Esc to cancel)")
+        for area in context.screen.areas if context.screen else ():
+            if area.type == 'VIEW_3D':
+                area.tag_redraw()
+        if not status.finished:
+            return {'PASS_THROUGH'}
+        wm.event_timer_remove(self._timer)
+        if context.workspace is not None:
+            context.workspace.status_text_set(None)
+        return self._finish(context)
+
+    def _finish(self, context):
+        global _active_runner
+        status = self._runner.status()
+        _active_runner = None
+        wm = context.window_manager
+        wm.lagc_hand_running = False
+        wm.lagc_hand_status = status.describe()
+        wm.lagc_hand_progress = 100.0 * status.progress
+        if status.state == 'cancelled':
+            self.report({'WARNING'}, "LAGC-Hand: reconstruction cancelled")
+            return {'CANCELLED'}
+        if status.state != 'done':
+            self.report({'ERROR'}, status.message or f"LAGC-Hand: job ended {status.state}")
+            return {'CANCELLED'}
+        s = context.scene.lagc_hand
+        name = os.path.splitext(os.path.basename(self._video))[0] or "LAGC"
+        options = scene_writer.ImportOptions(name=name, variant=s.variant, low_confidence=s.low_confidence,
+                                             camera=s.create_camera, video_path=self._video)
+        try:
+            result = scene_writer.import_motion_file(status.result_path, options, context.scene)
+        except HandMotionError as exc:
+            self.report({'ERROR'}, str(exc))
+            return {'CANCELLED'}
+        if s.source_type == 'CLIP' and s.clip is not None and result.camera is not None and result.clip is not None:
+            # Reuse the user's clip rather than a second copy of the same footage.
+            result.camera.data.background_images[0].clip = s.clip
+            bpy.data.movieclips.remove(result.clip)
+            context.scene.active_clip = s.clip
+        _report_import(self, result)
+        return {'FINISHED'}
+
+
+class LAGCHAND_OT_cancel_job(bpy.types.Operator):
+    """Cancel the running reconstruction (on the backend too)"""
+
+    bl_idname = "lagc_hand.cancel_job"
+    bl_label = "Cancel"
+
+    @classmethod
+    def poll(cls, context):
+        return _active_runner is not None
+
+    def execute(self, context):
+        _active_runner.cancel()
+        context.window_manager.lagc_hand_status = "Cancelling..."
+        return {'FINISHED'}
+
+
+class LAGCHAND_OT_switch_variant(bpy.types.Operator):
+    """Play the raw or the cleaned motion on every LAGC-Hand armature"""
+
+    bl_idname = "lagc_hand.switch_variant"
+    bl_label = "Switch raw / cleaned"
+    bl_options = {'REGISTER', 'UNDO'}
+
+    variant: EnumProperty(name="Motion", items=[('clean', "Cleaned", ""), ('raw', "Raw", "")], default='clean')
+
+    def execute(self, context):
+        n = scene_writer.switch_variant(self.variant, context.scene)
+        if context.scene.lagc_hand.variant != self.variant:
+            context.scene.lagc_hand.variant = self.variant  # its update switches again: harmless
+        self.report({'INFO'}, f"LAGC-Hand: {n} hand(s) now play the {self.variant} motion")
+        return {'FINISHED'}
+
+
+class LAGCHAND_OT_check_connection(bpy.types.Operator):
+    """Check that the backend answers and accepts the token"""
+
+    bl_idname = "lagc_hand.check_connection"
+    bl_label = "Check connection"
+
+    def execute(self, context):
+        try:
+            client = _client(context)
+            health = client.health()
+            client.jobs()  # needs the token: catches a wrong one now, not mid-job
+        except ClientError as exc:
+            self.report({'ERROR'}, str(exc))
+            return {'CANCELLED'}
+        engines = ", ".join(health.get("engines", [])) or "none"
+        self.report({'INFO'}, f"LAGC-Hand backend {health.get('version', '?')} at {client.base_url}; engines: {engines}")
+        return {'FINISHED'}
+
+
+class LAGCHAND_OT_start_backend(bpy.types.Operator):
+    """Start a local backend with the command from the preferences"""
+
+    bl_idname = "lagc_hand.start_backend"
+    bl_label = "Start backend"
+
+    def execute(self, context):
+        prefs = preferences.get(context)
+        command = prefs.backend_command if prefs else "lagc-hand serve"
+        try:
+            argv = shlex.split(command)
+        except ValueError as exc:
+            self.report({'ERROR'}, f"Cannot parse the start command {command!r}: {exc}")
+            return {'CANCELLED'}
+        if not argv:
+            self.report({'ERROR'}, "The backend start command is empty (add-on preferences)")
+            return {'CANCELLED'}
+        log_path = os.path.join(tempfile.gettempdir(), "lagc-hand-backend.log")
+        try:
+            log = open(log_path, "ab")
+            proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    start_new_session=True)
+        except OSError as exc:
+            self.report({'ERROR'}, f"Cannot start the backend with {command!r}: {exc.strerror or exc}")
+            return {'CANCELLED'}
+        _backend_processes.append(proc)
+        self.report({'INFO'}, f"LAGC-Hand backend starting (pid {proc.pid}); log: {log_path}")
+        return {'FINISHED'}
+
+
+def menu_import(self, context):
+    self.layout.operator(LAGCHAND_OT_import_motion.bl_idname, text="LAGC-Hand motion (.npz)")
+
+
+CLASSES = (LAGCHAND_OT_import_motion, LAGCHAND_OT_reconstruct, LAGCHAND_OT_cancel_job,
+           LAGCHAND_OT_switch_variant, LAGCHAND_OT_check_connection, LAGCHAND_OT_start_backend)
+
+
+def register():
+    for cls in CLASSES:
+        bpy.utils.register_class(cls)
+    bpy.types.TOPBAR_MT_file_import.append(menu_import)
+
+
+def unregister():
+    global _active_runner
+    if _active_runner is not None:
+        _active_runner.cancel()
+        _active_runner = None
+    bpy.types.TOPBAR_MT_file_import.remove(menu_import)
+    for cls in reversed(CLASSES):
+        bpy.utils.unregister_class(cls)
