@@ -21,7 +21,10 @@ _SIGNATURES = (
     (0, b"\x00\x00\x01\xba"),  # MPEG program stream
     (0, b"\x00\x00\x01\xb3"),  # MPEG-1/2 video elementary stream
     (0, b"\x30\x26\xb2\x75\x8e\x66\xcf\x11"),  # ASF / wmv
-    (0, b"\x47"),  # MPEG transport stream sync byte
+    (0, b"YUV4MPEG2"),  # y4m
+    (0, b"GIF87a"),
+    (0, b"GIF89a"),
+    (0, b"\x00\x00\x00\x01"),  # H.264 / H.265 Annex-B elementary stream
 )
 
 SUPPORTED_TEXT = "mp4, mov, m4v, avi, mkv, webm, ogv, flv, mpg, ts, wmv"
@@ -50,7 +53,15 @@ class VideoInfo:
 
 
 def looks_like_video(head: bytes) -> bool:
-    """True when the first bytes of a file carry a known video container signature."""
+    """True when the first bytes of a file (pass at least 512) carry a known video
+    container signature.
+
+    Why required: FFmpeg opens almost anything (its ``tty`` demuxer renders a
+    text file as video frames), so "OpenCV can open it" alone would accept
+    notes, logs or HTML as videos.
+    """
+    if head[:1] == b"\x47" and len(head) > 188 and head[188:189] == b"\x47":
+        return True  # MPEG transport stream: sync byte every 188 bytes
     return any(head[off : off + len(magic)] == magic for off, magic in _SIGNATURES)
 
 
@@ -76,21 +87,21 @@ def probe_video(path: Path, count_limit: int, name: Optional[str] = None) -> Vid
     name = name or path.name
     try:
         with open(path, "rb") as f:
-            head = f.read(16)
+            head = f.read(512)
     except OSError as exc:
         raise ProbeError(422, "invalid_video", f"{name}: cannot be read ({exc.strerror})") from None
     if not head:
         raise ProbeError(422, "invalid_video", f"{name}: the file is empty")
+    if not looks_like_video(head):
+        raise ProbeError(415, "unsupported_media", f"{name}: not a video file this server can read (supported: {SUPPORTED_TEXT})")
     cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
     try:
         if not cap.isOpened():
-            if looks_like_video(head):
-                raise ProbeError(
-                    422, "invalid_video",
-                    f"{name}: looks like a video but cannot be opened; it is damaged or uses a codec this "
-                    "build cannot decode (re-encode it as H.264 mp4)",
-                )
-            raise ProbeError(415, "unsupported_media", f"{name}: not a video file this server can read (supported: {SUPPORTED_TEXT})")
+            raise ProbeError(
+                422, "invalid_video",
+                f"{name}: looks like a video but cannot be opened; it is damaged or uses a codec this "
+                "build cannot decode (re-encode it as H.264 mp4)",
+            )
         ok, frame = cap.read()
         if not ok or frame is None:
             raise ProbeError(
