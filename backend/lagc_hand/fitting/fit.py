@@ -1,0 +1,199 @@
+"""Fit the hand model to placed 3D keypoints: all frames of one hand in one batch.
+
+Unknowns (``T`` frames of one hand): 16 joint rotations per frame in the 6D
+parameterisation (joint 0 = global orientation), a translation per frame and
+one shape ``betas`` for the whole sequence.  Loss:
+
+* keypoints: squared distance to the target keypoints (cm^2, per-keypoint weights);
+* joint limits: squared excess beyond the anatomical boxes of :mod:`.limits`
+  (flexion / abduction / twist), so twist goes to the wrist and not into
+  impossible finger rolls;
+* shape prior: ``|betas|^2``;
+* temporal (optional): squared change of the 6D parameters between
+  consecutive frames.
+
+Initialisation: global orientation by Kabsch on the five palm points
+(wrist + four finger MCPs), fingers flat, translation on the wrist.  Then Adam
+over all frames at once.  Works for any :class:`~lagc_hand.handmodel.layer.HandModel`
+(open model or MANO).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+import torch
+
+from lagc_hand.fitting.limits import anatomical_frames, joint_limit_boxes
+from lagc_hand.handmodel.torch_rotations import matrix_to_rot6d, rot6d_to_matrix
+from lagc_hand_blender.core.rotations import matrix_to_quat, quat_sign_continuity
+from lagc_hand_blender.core.skeleton import NUM_JOINTS, PUBLIC_TO_MANO21
+
+#: Public indices of the palm points used to initialise the global orientation.
+PALM_POINTS = np.array([0, 5, 9, 13, 17])
+
+
+@dataclass
+class FitConfig:
+    """Fitting options.  Weights are relative to the keypoint term (cm^2)."""
+
+    iterations: int = 120
+    lr: float = 0.05
+    w_limits: float = 30.0
+    w_betas: float = 0.05
+    w_temporal: float = 0.0
+    fit_shape: bool = True
+    device: str = "cpu"
+
+
+@dataclass
+class HandFit:
+    """A fitted hand sequence (``T`` frames, ``B`` shape coefficients).
+
+    rotmats:     (T, 16, 3, 3) float32, MANO semantics (joint 0 global, rest frame -> camera).
+    quats:       (T, 16, 4) float32 w-x-y-z, sign-continuous over time.
+    root:        (T, 3) float32, wrist joint in the camera frame, metres.
+    keypoints3d: (T, 21, 3) float32, posed model keypoints, camera frame, public order.
+    betas:       (B,) float32.
+    error:       (T,) float32, mean keypoint distance to the target, metres.
+    """
+
+    rotmats: np.ndarray
+    quats: np.ndarray
+    root: np.ndarray
+    keypoints3d: np.ndarray
+    betas: np.ndarray
+    error: np.ndarray
+
+
+def _kabsch(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Batched rotation R minimising |R src_c - dst_c|.  src (N,3), dst (T,N,3) -> (T,3,3)."""
+    s = src - src.mean(0)
+    d = dst - dst.mean(1, keepdims=True)
+    H = np.einsum("ni,tnj->tij", s, d)
+    U, _, Vt = np.linalg.svd(H)
+    det = np.sign(np.linalg.det(np.einsum("tji,tkj->tik", Vt, U)))
+    D = np.tile(np.eye(3), (len(dst), 1, 1))
+    D[:, 2, 2] = det
+    return np.einsum("tji,tjk,tlk->til", Vt, D, U)
+
+
+def _rotvec(R: torch.Tensor) -> torch.Tensor:
+    """(..., 3, 3) -> (..., 3) rotation vectors; smooth gradients near identity."""
+    v = 0.5 * torch.stack([R[..., 2, 1] - R[..., 1, 2], R[..., 0, 2] - R[..., 2, 0], R[..., 1, 0] - R[..., 0, 1]], -1)
+    c = 0.5 * (R[..., 0, 0] + R[..., 1, 1] + R[..., 2, 2] - 1.0)
+    s = torch.sqrt((v * v).sum(-1) + 1e-12)
+    angle = torch.atan2(s, c)
+    return v * (angle / s)[..., None]
+
+
+def fit_hand(
+    model,
+    target: np.ndarray,
+    weights: Optional[np.ndarray] = None,
+    config: FitConfig | None = None,
+    betas_init: Optional[np.ndarray] = None,
+) -> HandFit:
+    """Fit ``model`` (a HandModel) to ``target`` keypoints.
+
+    target:  (T, 21, 3) metres, camera frame, public order (T >= 1, all frames used).
+    weights: (T, 21) >= 0 per-keypoint confidence, or None.
+    """
+    cfg = config or FitConfig()
+    target = np.asarray(target, np.float64)
+    T = target.shape[0]
+    dev = torch.device(cfg.device)
+    model = model.to(dev)
+    dtype = model.v_template.dtype
+    nb = model.num_betas
+
+    with torch.no_grad():
+        rest = model.forward_rotmat(torch.eye(3, dtype=dtype, device=dev).expand(1, NUM_JOINTS, 3, 3),
+                                    return_vertices=False)
+    rest_kp = rest.keypoints[0].cpu().numpy().astype(np.float64)  # public order
+    rest_j0 = rest.joints[0, 0].cpu().numpy().astype(np.float64)
+
+    R0 = _kabsch(rest_kp[PALM_POINTS], target[:, PALM_POINTS])
+    init = np.tile(np.eye(3), (T, NUM_JOINTS, 1, 1))
+    init[:, 0] = R0
+    t = lambda a: torch.as_tensor(a, dtype=dtype, device=dev)  # noqa: E731
+    d6 = t(matrix_to_rot6d(torch.as_tensor(init)).numpy()).requires_grad_(True)
+    transl = t(target[:, 0] - rest_j0).requires_grad_(True)
+    betas = t(np.zeros(nb) if betas_init is None else betas_init).requires_grad_(cfg.fit_shape)
+
+    tgt = t(target)
+    w = t(np.ones((T, 21)) if weights is None else weights)
+    frames = t(anatomical_frames(rest_kp[PUBLIC_TO_MANO21], model.side))  # (15, 3, 3)
+    lo_np, hi_np = joint_limit_boxes()
+    lo, hi = t(lo_np), t(hi_np)
+
+    # The translation is in metres while 6D entries are O(1): smaller steps for it.
+    groups = [{"params": [d6] + ([betas] if cfg.fit_shape else []), "lr": cfg.lr},
+              {"params": [transl], "lr": cfg.lr * 0.02}]
+    opt = torch.optim.Adam(groups)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.iterations, eta_min=cfg.lr * 0.05)
+
+    def losses():
+        R = rot6d_to_matrix(d6)
+        out = model.forward_rotmat(R, betas, transl, return_vertices=False)
+        diff = (out.keypoints - tgt) * 100.0  # cm
+        l_kp = ((diff * diff).sum(-1) * w).sum() / max(T, 1)
+        ang = torch.einsum("jab,tjb->tja", frames, _rotvec(R[:, 1:]))
+        excess = torch.relu(lo - ang) + torch.relu(ang - hi)
+        l_lim = (excess * excess).sum() / max(T, 1)
+        loss = l_kp + cfg.w_limits * l_lim + cfg.w_betas * (betas * betas).sum()
+        if cfg.w_temporal > 0 and T > 1:
+            loss = loss + cfg.w_temporal * ((d6[1:] - d6[:-1]) ** 2).sum() / T
+        return loss, out
+
+    for _ in range(cfg.iterations):
+        opt.zero_grad(set_to_none=True)
+        loss, _ = losses()
+        loss.backward()
+        opt.step()
+        sched.step()
+
+    with torch.no_grad():
+        R = rot6d_to_matrix(d6)
+        out = model.forward_rotmat(R, betas, transl, return_vertices=False)
+        kp = out.keypoints.cpu().numpy()
+        err = np.linalg.norm(kp - target, axis=-1).mean(-1)
+        rot = R.cpu().numpy()
+        root = out.joints[:, 0].cpu().numpy()
+    quats = quat_sign_continuity(matrix_to_quat(rot), axis=0)
+    return HandFit(
+        rotmats=rot.astype(np.float32),
+        quats=quats.astype(np.float32),
+        root=root.astype(np.float32),
+        keypoints3d=kp.astype(np.float32),
+        betas=betas.detach().cpu().numpy().astype(np.float32),
+        error=err.astype(np.float32),
+    )
+
+
+def pose_keypoints(model, quats: np.ndarray, root: np.ndarray, betas: np.ndarray,
+                   present: Optional[np.ndarray] = None, device: str = "cpu") -> np.ndarray:
+    """Posed keypoints from a HandMotion-style pose.
+
+    quats: (T, 16, 4) w-x-y-z; root: (T, 3) wrist in the camera frame; betas: (B,).
+    Returns (T, 21, 3) float32 camera-frame keypoints, public order (zeros where
+    ``present`` is False).
+    """
+    from lagc_hand_blender.core.rotations import quat_to_matrix
+
+    T = len(quats)
+    out = np.zeros((T, 21, 3), np.float32)
+    idx = np.arange(T) if present is None else np.flatnonzero(present)
+    if idx.size == 0:
+        return out
+    dtype = model.v_template.dtype
+    dev = model.v_template.device
+    with torch.no_grad():
+        R = torch.as_tensor(quat_to_matrix(np.asarray(quats)[idx]), dtype=dtype, device=dev)
+        b = torch.as_tensor(np.asarray(betas)[None], dtype=dtype, device=dev)
+        rest_j0 = model.rest_joints(b)[0, 0]
+        transl = torch.as_tensor(np.asarray(root)[idx], dtype=dtype, device=dev) - rest_j0
+        kp = model.forward_rotmat(R, b, transl, return_vertices=False).keypoints
+    out[idx] = kp.cpu().numpy()
+    return out

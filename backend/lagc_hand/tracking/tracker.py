@@ -1,0 +1,228 @@
+"""Stable LEFT / RIGHT identities over a whole sequence.
+
+Per-frame labels are not trusted.  Instead every frame's detections get one of
+a few *assignments* (each detection -> left, right or dropped) and a Viterbi
+pass over the whole sequence picks the assignment path with the lowest total
+cost:
+
+* **identity evidence** (unary): the engine's handedness P(right) and the
+  3D chirality (:mod:`.chirality`), as log-likelihood costs.  Summed along a
+  path, so a long continuous track is decided by all its frames together,
+  not by the frame where a label flickers.
+* **continuity** (pairwise): a slot that holds a hand in two consecutive
+  frames pays for how far its keypoints moved (relative to the hand's size);
+  swapping two hands that stay put is expensive, so crossings keep their
+  identities when motion is smooth.
+* **presence changes**: a slot appearing or disappearing pays a constant,
+  which stops flicker; **dropping** a detection (a phantom) pays in
+  proportion to its score.
+
+Duplicates (two detections on the same hand) are merged before, keeping the
+higher score.  Output per side: present, keypoints, confidence.
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from lagc_hand.engines.base import FrameObservations, HandObservation
+from lagc_hand.tracking.chirality import chirality_evidence
+
+SIDES = ("left", "right")
+
+
+@dataclass
+class TrackerConfig:
+    """Weights of the tracking costs (dimensionless; 1 ~ one frame of strong evidence)."""
+
+    min_score: float = 0.3          # detections below are discarded outright
+    duplicate_dist: float = 0.25    # mean 2D keypoint distance / hand size below which two detections are one hand
+    w_handedness: float = 1.0       # per frame, x -log P(label)
+    w_chirality: float = 0.5        # per frame, x -log P(chirality)
+    w_motion: float = 4.0           # x (motion / hand size)^2, capped
+    motion_cap: float = 6.0         # cap on one frame's motion cost
+    w_presence_change: float = 3.0  # a slot appearing or disappearing
+    w_drop: float = 6.0             # dropping a detection, x its score
+
+
+@dataclass
+class HandTrack:
+    """One side's track.
+
+    present:     (T,) bool.
+    keypoints2d: (T, 21, 2) float32 pixels (zeros where absent).
+    keypoints3d: (T, 21, 3) float32 metres, hand-relative, camera axes (zeros where absent).
+    confidence:  (T,) float32 in [0, 1] (0 where absent).
+    handedness:  (T,) float32 engine P(right) of the detection used (0.5 where absent).
+    """
+
+    side: str
+    present: np.ndarray
+    keypoints2d: np.ndarray
+    keypoints3d: np.ndarray
+    confidence: np.ndarray
+    handedness: np.ndarray
+
+
+@dataclass
+class TrackingResult:
+    """tracks: ``{"left": HandTrack, "right": HandTrack}``.
+
+    identity_switches: frames where a hand seen in both this and the previous
+        frame changed side against continuity (the evidence overruled motion).
+    label_flips_fixed: detections whose per-frame engine label disagreed with
+        the side the tracker gave them.
+    dropped: detections discarded (low score, duplicates, phantoms).
+    """
+
+    tracks: dict[str, HandTrack]
+    identity_switches: int = 0
+    label_flips_fixed: int = 0
+    dropped: int = 0
+    stats: dict = field(default_factory=dict)
+
+
+def _hand_size(kp2d: np.ndarray) -> float:
+    """Hand size in pixels: wrist -> middle MCP plus MCP span, robust to poses."""
+    d = np.linalg.norm(kp2d[9] - kp2d[0]) + np.linalg.norm(kp2d[5] - kp2d[17])
+    return max(float(d), 1.0)
+
+
+def _dedupe(hands: list[HandObservation], cfg: TrackerConfig) -> tuple[list[HandObservation], int]:
+    hands = sorted((h for h in hands if h.score >= cfg.min_score), key=lambda h: -h.score)
+    kept: list[HandObservation] = []
+    for h in hands:
+        size = _hand_size(h.keypoints2d)
+        if any(np.linalg.norm(h.keypoints2d - k.keypoints2d, axis=1).mean() < cfg.duplicate_dist * size for k in kept):
+            continue
+        kept.append(h)
+    return kept, 0
+
+
+def _assignments(n: int) -> list[tuple[int, ...]]:
+    """All maps of n detections to 0 (left), 1 (right), 2 (dropped), each side used once."""
+    out = []
+    for a in itertools.product((0, 1, 2), repeat=n):
+        if a.count(0) <= 1 and a.count(1) <= 1:
+            out.append(a)
+    return out
+
+
+def _slots(a: tuple[int, ...]) -> tuple[int, int]:
+    """(detection in left, detection in right), -1 when empty."""
+    left = a.index(0) if 0 in a else -1
+    right = a.index(1) if 1 in a else -1
+    return left, right
+
+
+def track_hands(
+    frames: Sequence[FrameObservations],
+    config: TrackerConfig | None = None,
+) -> TrackingResult:
+    """Assign the engine's detections to stable left/right tracks."""
+    cfg = config or TrackerConfig()
+    T = len(frames)
+    eps = 1e-3
+    dets: list[list[HandObservation]] = []
+    dropped = 0
+    for fo in frames:
+        raw = list(fo.hands)
+        kept, _ = _dedupe(raw, cfg)
+        if len(kept) > 2:
+            kept = kept[:2]  # two hands at most; the rest are phantoms
+        dropped += len(raw) - len(kept)
+        dets.append(kept)
+
+    # Unary costs per detection: cost of calling it left / right.
+    unary: list[np.ndarray] = []
+    for hs in dets:
+        u = np.zeros((len(hs), 2))
+        for i, h in enumerate(hs):
+            p = float(np.clip(h.handedness, eps, 1 - eps))
+            c = float(chirality_evidence(h.keypoints3d)) if np.any(h.keypoints3d) else 0.0
+            pc = np.clip(0.5 + 0.45 * c, eps, 1 - eps)
+            u[i, 0] = -cfg.w_handedness * np.log(1 - p) - cfg.w_chirality * np.log(1 - pc)
+            u[i, 1] = -cfg.w_handedness * np.log(p) - cfg.w_chirality * np.log(pc)
+        unary.append(u)
+
+    states = [_assignments(len(hs)) for hs in dets]
+
+    def state_cost(t: int, a: tuple[int, ...]) -> float:
+        c = 0.0
+        for i, s in enumerate(a):
+            if s == 2:
+                c += cfg.w_drop * dets[t][i].score
+            else:
+                c += unary[t][i, s]
+        return c
+
+    def motion(t: int, i: int, j: int) -> float:
+        """Cost of detection i at t-1 and j at t being the same hand."""
+        a, b = dets[t - 1][i].keypoints2d, dets[t][j].keypoints2d
+        size = 0.5 * (_hand_size(a) + _hand_size(b))
+        d = np.linalg.norm(a - b, axis=1).mean() / size
+        return min(cfg.w_motion * d * d, cfg.motion_cap)
+
+    def trans_cost(t: int, a_prev: tuple[int, ...], a: tuple[int, ...]) -> float:
+        c = 0.0
+        for sp, sc in zip(_slots(a_prev), _slots(a)):
+            if sp >= 0 and sc >= 0:
+                c += motion(t, sp, sc)
+            elif (sp >= 0) != (sc >= 0):
+                c += cfg.w_presence_change
+        return c
+
+    # Viterbi.
+    cost = [np.array([state_cost(0, a) for a in states[0]])] if T else []
+    back: list[np.ndarray] = [np.zeros(len(states[0]), int)] if T else []
+    for t in range(1, T):
+        cur = np.empty(len(states[t]))
+        bp = np.empty(len(states[t]), int)
+        for k, a in enumerate(states[t]):
+            tot = cost[t - 1] + np.array([trans_cost(t, ap, a) for ap in states[t - 1]])
+            bp[k] = int(np.argmin(tot))
+            cur[k] = tot[bp[k]] + state_cost(t, a)
+        cost.append(cur)
+        back.append(bp)
+    path = [0] * T
+    if T:
+        path[-1] = int(np.argmin(cost[-1]))
+        for t in range(T - 1, 0, -1):
+            path[t - 1] = int(back[t][path[t]])
+
+    tracks = {s: HandTrack(s, np.zeros(T, bool), np.zeros((T, 21, 2), np.float32), np.zeros((T, 21, 3), np.float32),
+                           np.zeros(T, np.float32), np.full(T, 0.5, np.float32)) for s in SIDES}
+    switches = flips = 0
+    prev_slots = (-1, -1)
+    for t in range(T):
+        a = states[t][path[t]]
+        slots = _slots(a)
+        for side_i, det_i in enumerate(slots):
+            if det_i < 0:
+                continue
+            h = dets[t][det_i]
+            tr = tracks[SIDES[side_i]]
+            tr.present[t] = True
+            tr.keypoints2d[t] = h.keypoints2d
+            tr.keypoints3d[t] = h.keypoints3d
+            tr.confidence[t] = float(np.clip(h.score, 0.0, 1.0))
+            tr.handedness[t] = h.handedness
+            if (h.handedness > 0.5) != (side_i == 1):
+                flips += 1
+        dropped += sum(1 for s in a if s == 2)
+        if t and all(s >= 0 for s in prev_slots) and all(s >= 0 for s in slots):
+            keep = motion(t, prev_slots[0], slots[0]) + motion(t, prev_slots[1], slots[1])
+            swap = motion(t, prev_slots[0], slots[1]) + motion(t, prev_slots[1], slots[0])
+            if swap < keep:
+                switches += 1
+        prev_slots = slots
+    found = [len(d) for d in dets]
+    stats = {
+        "frames": T,
+        "frames_with_any_hand": int(sum(1 for n in found if n)),
+        "frames_with_two_hands": int(sum(1 for n in found if n >= 2)),
+    }
+    return TrackingResult(tracks, identity_switches=switches, label_flips_fixed=flips, dropped=dropped, stats=stats)
