@@ -54,6 +54,7 @@ def _export(fmt: str, tmp: str, result) -> None:
         bpy.ops.wm.save_as_mainfile(filepath=tmp, copy=True, check_existing=False)
     elif fmt == "glb":
         bpy.ops.export_scene.gltf(filepath=tmp, export_format='GLB', export_animations=True, export_skins=True,
+                                  export_animation_mode='ACTIVE_ACTIONS',
                                   check_existing=False)
     elif fmt == "fbx":
         bpy.ops.export_scene.fbx(filepath=tmp, check_existing=False, bake_anim=True, add_leaf_bones=False,

@@ -92,9 +92,11 @@ def back_of_hand_normal(rest_joints: np.ndarray, side: str) -> np.ndarray:
 
     The palm plane runs through the wrist and the index / pinky MCPs; the
     cross product's orientation flips between mirrored hands, hence ``side``.
+    (Checked on the open model's right hand: fingers -x, thumb +z, palm -y
+    gives +y.)
     """
     j = np.asarray(rest_joints, dtype=np.float64)
-    n = np.cross(j[1] - j[0], j[7] - j[0])
+    n = np.cross(j[7] - j[0], j[1] - j[0])
     n = n if side == "right" else -n
     return _unit(n)
 

@@ -14,7 +14,7 @@ import os
 import numpy as np
 
 from lagc_hand_blender.core import handmotion as hm
-from lagc_hand_blender.core.rotations import axis_angle_to_quat, quat_multiply, quat_to_matrix
+from lagc_hand_blender.core.rotations import axis_angle_to_quat, matrix_to_quat, quat_multiply, quat_to_matrix
 from lagc_hand_blender.core.skeleton import MANO21_TO_PUBLIC, MANO_PARENTS, TIP_PARENTS
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -24,7 +24,8 @@ OPEN_HAND = os.path.join(REPO, "assets", "open_hand_right.npz")
 def right_skeleton() -> tuple[np.ndarray, np.ndarray]:
     """(16, 3) rest joints and (5, 3) fingertips of a right hand, metres.
 
-    Fingers point along +y, the palm faces -z, the thumb sits at +x.
+    Same frame as the open hand model: fingers along -x, thumb towards +z,
+    palm facing -y (built with fingers +y / thumb +x / palm -z, then mapped).
     """
     mcp = {"index": (0.025, 0.090, 0.0), "middle": (0.004, 0.095, 0.0),
            "ring": (-0.016, 0.090, 0.0), "pinky": (-0.034, 0.080, 0.0)}
@@ -46,7 +47,8 @@ def right_skeleton() -> tuple[np.ndarray, np.ndarray]:
         joints[13 + k] = p
         p = p + d * length
     tips[0] = p
-    return joints, tips
+    to_model = np.array([[0.0, -1.0, 0.0], [0.0, 0.0, 1.0], [1.0, 0.0, 0.0]])
+    return joints @ to_model.T, tips @ to_model.T
 
 
 def bipyramid_mesh(joints: np.ndarray, tips: np.ndarray):
@@ -126,9 +128,11 @@ def _smooth_quats(rng, T: int, amplitude: float, base: np.ndarray | None = None)
 
 def make_hand(side: str, T: int, rng, rest, present: np.ndarray, offset_x: float) -> hm.HandTrackMotion:
     joints, tips, verts, tip_ids = rest
-    # Fingers up in the image: the rest +y (fingers) maps to camera -y (image up),
-    # and the palm (-z) faces the camera (-z): a 180 degree turn about z.
-    base = np.array([0.0, 0.0, 0.0, 1.0])
+    # Fingers up in the image (camera -y) and the palm (rest -y) towards the camera
+    # (camera -z); the left hand's rest frame is mirrored in x.
+    s = 1.0 if side == "right" else -1.0
+    ex, ey, ez = np.eye(3)
+    base = matrix_to_quat(np.stack([s * ey, ez, s * ex], axis=1))
     variants = {}
     for name, amp in (("raw", 0.45), ("clean", 0.35)):
         q = _smooth_quats(rng, T, amp, base).astype(np.float32)
