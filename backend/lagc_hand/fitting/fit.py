@@ -25,10 +25,10 @@ from typing import Optional
 import numpy as np
 import torch
 
-from lagc_hand.fitting.limits import anatomical_frames, joint_limit_boxes
+from lagc_hand.fitting.limits import _CHILD, anatomical_frames, joint_limit_boxes
 from lagc_hand.handmodel.torch_rotations import matrix_to_rot6d, rot6d_to_matrix
 from lagc_hand_blender.core.rotations import matrix_to_quat, quat_sign_continuity
-from lagc_hand_blender.core.skeleton import NUM_JOINTS, PUBLIC_TO_MANO21
+from lagc_hand_blender.core.skeleton import MANO_PARENTS, NUM_JOINTS, PUBLIC_TO_MANO21
 
 #: Public indices of the palm points used to initialise the global orientation.
 PALM_POINTS = np.array([0, 5, 9, 13, 17])
@@ -38,8 +38,8 @@ PALM_POINTS = np.array([0, 5, 9, 13, 17])
 class FitConfig:
     """Fitting options.  Weights are relative to the keypoint term (cm^2)."""
 
-    iterations: int = 120
-    lr: float = 0.05
+    iterations: int = 40
+    lr: float = 0.02
     w_limits: float = 30.0
     w_betas: float = 0.05
     w_temporal: float = 0.0
@@ -79,6 +79,66 @@ def _kabsch(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return np.einsum("tji,tjk,tlk->til", Vt, D, U)
 
 
+def _swing(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Batched minimal rotation (no twist) taking direction a (T,3) onto b (T,3) -> (T,3,3)."""
+    a = a / np.maximum(np.linalg.norm(a, axis=-1, keepdims=True), 1e-12)
+    b = b / np.maximum(np.linalg.norm(b, axis=-1, keepdims=True), 1e-12)
+    v = np.cross(a, b)
+    c = np.sum(a * b, -1)
+    k = np.zeros(v.shape + (3,))
+    k[:, 0, 1], k[:, 0, 2], k[:, 1, 2] = -v[:, 2], v[:, 1], -v[:, 0]
+    k[:, 1, 0], k[:, 2, 0], k[:, 2, 1] = v[:, 2], -v[:, 1], v[:, 0]
+    # Rodrigues with (1 - c) / s^2 = 1 / (1 + c); opposite vectors (c ~ -1) are left unrotated.
+    f = np.where(c > -0.999, 1.0 / np.maximum(1.0 + c, 1e-3), 0.0)
+    return np.eye(3) + k + (k @ k) * f[:, None, None]
+
+
+def initial_pose(rest_kp: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Analytic start: global orientation by Kabsch on the palm, then each finger
+    joint (parents first) swung so its bone points at the target's bone.
+
+    rest_kp: (21, 3) rest keypoints, public order.  target: (T, 21, 3).
+    Returns (T, 16, 3, 3) parent-relative rotations (MANO order).
+    """
+    T = len(target)
+    rest21 = rest_kp[PUBLIC_TO_MANO21]
+    tgt21 = target[:, PUBLIC_TO_MANO21]
+    rot = np.tile(np.eye(3), (T, NUM_JOINTS, 1, 1))
+    glob = np.tile(np.eye(3), (T, NUM_JOINTS, 1, 1))
+    rot[:, 0] = glob[:, 0] = _kabsch(rest_kp[PALM_POINTS], target[:, PALM_POINTS])
+    for j in range(1, NUM_JOINTS):  # MANO order lists every parent before its children
+        p = MANO_PARENTS[j]
+        c = _CHILD[j]
+        b_rest = rest21[c] - rest21[j]
+        b_loc = np.einsum("tji,tj->ti", glob[:, p], tgt21[:, c] - tgt21[:, j])
+        rot[:, j] = _swing(np.broadcast_to(b_rest, b_loc.shape), b_loc)
+        glob[:, j] = glob[:, p] @ rot[:, j]
+    return rot
+
+
+def _linear_betas(model, rot: np.ndarray, target: np.ndarray, weights, w_prior: float) -> np.ndarray:
+    """Betas (nb,) minimising the keypoint error for fixed rotations ``rot`` (T,16,3,3),
+    root-relative (the wrist is pinned to the target's), with a ridge prior."""
+    dtype, dev = model.v_template.dtype, model.v_template.device
+    nb = model.num_betas
+    R = torch.as_tensor(rot, dtype=dtype, device=dev)
+    basis = np.concatenate([np.zeros((1, nb)), np.eye(nb)])
+    cols = []
+    with torch.no_grad():
+        for b in basis:
+            out = model.forward_rotmat(R, torch.as_tensor(b[None], dtype=dtype, device=dev), return_vertices=False)
+            kp = out.keypoints.cpu().numpy().astype(np.float64)
+            cols.append(kp - kp[:, :1])
+    base = cols[0]
+    A = np.stack([c - base for c in cols[1:]], -1).reshape(-1, nb)  # (T*21*3, nb)
+    y = (target - target[:, :1] - base).reshape(-1)
+    w = np.ones(target.shape[:2]) if weights is None else np.asarray(weights, np.float64)
+    w = np.repeat(w.reshape(-1), 3)
+    lam = w_prior * len(target) * 1e-4  # the keypoint term is in cm^2 in the loss
+    AtA = A.T @ (A * w[:, None]) + lam * np.eye(nb)
+    return np.linalg.solve(AtA, A.T @ (w * y))
+
+
 def _rotvec(R: torch.Tensor) -> torch.Tensor:
     """(..., 3, 3) -> (..., 3) rotation vectors; smooth gradients near identity."""
     v = 0.5 * torch.stack([R[..., 2, 1] - R[..., 1, 2], R[..., 0, 2] - R[..., 2, 0], R[..., 1, 0] - R[..., 0, 1]], -1)
@@ -108,19 +168,26 @@ def fit_hand(
     dtype = model.v_template.dtype
     nb = model.num_betas
 
-    with torch.no_grad():
-        rest = model.forward_rotmat(torch.eye(3, dtype=dtype, device=dev).expand(1, NUM_JOINTS, 3, 3),
-                                    return_vertices=False)
-    rest_kp = rest.keypoints[0].cpu().numpy().astype(np.float64)  # public order
-    rest_j0 = rest.joints[0, 0].cpu().numpy().astype(np.float64)
+    t = lambda a: torch.as_tensor(np.asarray(a), dtype=dtype, device=dev)  # noqa: E731
+    eye = torch.eye(3, dtype=dtype, device=dev).expand(1, NUM_JOINTS, 3, 3)
 
-    R0 = _kabsch(rest_kp[PALM_POINTS], target[:, PALM_POINTS])
-    init = np.tile(np.eye(3), (T, NUM_JOINTS, 1, 1))
-    init[:, 0] = R0
-    t = lambda a: torch.as_tensor(a, dtype=dtype, device=dev)  # noqa: E731
+    def rest_of(b: np.ndarray):
+        with torch.no_grad():
+            out = model.forward_rotmat(eye, t(b[None]), return_vertices=False)
+        return out.keypoints[0].cpu().numpy().astype(np.float64), out.joints[0, 0].cpu().numpy().astype(np.float64)
+
+    b0 = np.zeros(nb) if betas_init is None else np.asarray(betas_init, np.float64)
+    rest_kp, rest_j0 = rest_of(b0)
+    init = initial_pose(rest_kp, target)
+    if cfg.fit_shape:
+        # With the rotations fixed, keypoints are affine in (betas, transl): solve
+        # that linear least-squares problem, then redo the swing start with the shape.
+        b0 = _linear_betas(model, init, target, weights, cfg.w_betas)
+        rest_kp, rest_j0 = rest_of(b0)
+        init = initial_pose(rest_kp, target)
     d6 = t(matrix_to_rot6d(torch.as_tensor(init)).numpy()).requires_grad_(True)
     transl = t(target[:, 0] - rest_j0).requires_grad_(True)
-    betas = t(np.zeros(nb) if betas_init is None else betas_init).requires_grad_(cfg.fit_shape)
+    betas = t(b0).requires_grad_(cfg.fit_shape)
 
     tgt = t(target)
     w = t(np.ones((T, 21)) if weights is None else weights)
