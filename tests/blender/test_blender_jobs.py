@@ -1,0 +1,230 @@
+"""The add-on's backend client, job runner and reconstruction operators against
+real HTTP servers on 127.0.0.1: a stdlib server speaking the v1 API
+(``api_server.py``) and, where the backend package is installed, the real
+``lagc-hand serve`` process."""
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+import pytest
+
+import bpy
+from api_server import ApiServer
+from conftest import REPO
+
+import lagc_synth
+from lagc_hand_blender import client as client_mod
+from lagc_hand_blender.core import handmotion as hm
+from lagc_hand_blender.jobs import JobRunner
+
+TOKEN = "s3cret-token"
+
+
+@pytest.fixture(scope="module")
+def motion_bytes():
+    return hm.dumps(lagc_synth.make_motion(T=12, seed=7))
+
+
+@pytest.fixture
+def token_file(tmp_path):
+    path = tmp_path / "token"
+    path.write_text(TOKEN + "\n")
+    return str(path)
+
+
+@pytest.fixture
+def video(tmp_path):
+    path = tmp_path / "clip.mp4"
+    path.write_bytes(b"\x00\x00\x00\x18ftypmp42" + os.urandom(256))  # the stdlib server never decodes it
+    return str(path)
+
+
+def _run(server_url, token_path, video, result_dir, **kw):
+    runner = JobRunner(client_mod.Client(server_url, token_path), video, {"engine": "mediapipe"}, str(result_dir),
+                       poll_interval=0.01, **kw)
+    seen = []
+    runner.start()
+    deadline = time.monotonic() + 30
+    while not runner.status().finished and time.monotonic() < deadline:
+        seen.append(runner.status())
+        time.sleep(0.002)
+    final = runner.wait(10)
+    return final, seen
+
+
+def test_job_done_progress_and_validated_result(token_file, video, tmp_path, motion_bytes):
+    with ApiServer(TOKEN, motion_bytes, frames_total=6, step=2) as srv:
+        final, seen = _run(srv.url, token_file, video, tmp_path / "results")
+    assert final.state == "done", final.message
+    assert final.progress == 1.0
+    states = [s.state for s in seen]
+    assert "running" in states
+    fractions = [s.progress for s in seen if s.state == "running"]
+    assert fractions == sorted(fractions) and 0 < max(fractions) <= 1
+    assert any("/6" in s.describe() for s in seen)
+    loaded = hm.load(final.result_path)
+    assert loaded.num_frames == 12
+    assert os.listdir(tmp_path / "results") == [os.path.basename(final.result_path)]  # no temp leftovers
+
+
+def test_backend_failure_message_reaches_the_user(token_file, video, tmp_path, motion_bytes):
+    with ApiServer(TOKEN, motion_bytes, fail_message="the video has no decodable frames") as srv:
+        final, _ = _run(srv.url, token_file, video, tmp_path)
+    assert final.state == "failed"
+    assert "the video has no decodable frames" in final.message
+
+
+def test_cancel_stops_the_job_on_the_server(token_file, video, tmp_path, motion_bytes):
+    with ApiServer(TOKEN, motion_bytes, endless=True, frames_total=1000, step=1) as srv:
+        runner = JobRunner(client_mod.Client(srv.url, token_file), video, {}, str(tmp_path), poll_interval=0.01)
+        runner.start()
+        deadline = time.monotonic() + 10
+        while runner.status().state != "running" and time.monotonic() < deadline:
+            time.sleep(0.005)
+        runner.cancel()
+        final = runner.wait(10)
+        assert final.state == "cancelled"
+        assert srv.cancelled == [final.job_id]
+        assert srv.jobs[final.job_id]["state"] == "cancelled"
+
+
+def test_wrong_or_missing_token(video, tmp_path, motion_bytes):
+    bad = tmp_path / "bad_token"
+    bad.write_text("not-the-token")
+    with ApiServer(TOKEN, motion_bytes) as srv:
+        final, _ = _run(srv.url, str(bad), video, tmp_path)
+        assert final.state == "failed" and "refused the token" in final.message
+        final, _ = _run(srv.url, str(tmp_path / "nowhere" / "token"), video, tmp_path)
+        assert final.state == "failed" and "No backend token" in final.message
+        assert srv.jobs == {}
+
+
+def test_backend_down(token_file, video, tmp_path):
+    with ApiServer(TOKEN) as srv:
+        url = srv.url  # a port that is closed once the server stops
+    final, _ = _run(url, token_file, video, tmp_path)
+    assert final.state == "failed" and "not reachable" in final.message
+
+
+def test_missing_video_and_damaged_result(token_file, tmp_path, motion_bytes):
+    with ApiServer(TOKEN, motion_bytes) as srv:
+        final, _ = _run(srv.url, token_file, str(tmp_path / "missing.mp4"), tmp_path)
+        assert final.state == "failed" and "does not exist" in final.message
+        assert srv.jobs == {}
+    video = tmp_path / "v.mp4"
+    video.write_bytes(b"x" * 64)
+    with ApiServer(TOKEN, motion_bytes[: len(motion_bytes) // 2]) as srv:
+        final, _ = _run(srv.url, token_file, str(video), tmp_path / "res")
+    assert final.state == "failed" and "damaged result" in final.message
+    assert not os.path.exists(tmp_path / "res") or os.listdir(tmp_path / "res") == []
+
+
+def test_path_not_allowed_falls_back_to_upload(token_file, video, tmp_path, motion_bytes):
+    with ApiServer(TOKEN, motion_bytes, allowed_dir=str(tmp_path / "elsewhere")) as srv:
+        final, _ = _run(srv.url, token_file, video, tmp_path / "r")
+        assert final.state == "done", final.message
+        assert srv.uploads == [("clip.mp4", os.path.getsize(video), {"engine": "mediapipe"})]
+
+
+def test_only_loopback_urls():
+    with pytest.raises(client_mod.ClientError, match="not a local"):
+        client_mod.Client("http://192.0.2.1:8765")
+    with pytest.raises(client_mod.ClientError, match="not a local"):
+        client_mod.Client("https://localhost:8765")
+    assert client_mod.Client("http://localhost:8765/").base_url == "http://localhost:8765"
+
+
+# ----------------------------------------------------------------------------- operators in bpy
+
+
+def _configure(ext, url, token_path, video, result_dir):
+    prefs = bpy.context.preferences.addons[ext.__name__].preferences
+    prefs.backend_url, prefs.token_file, prefs.result_dir = url, token_path, str(result_dir)
+    s = bpy.context.scene.lagc_hand
+    s.source_type, s.video_path = 'FILE', video
+
+
+def test_reconstruct_operator_imports_the_result(clean, token_file, video, tmp_path, motion_bytes):
+    with ApiServer(TOKEN, motion_bytes) as srv:
+        _configure(clean, srv.url, token_file, video, tmp_path / "res")
+        bpy.context.scene.lagc_hand.smoothing = 0.5
+        assert bpy.ops.lagc_hand.reconstruct() == {'FINISHED'}
+        (job,) = srv.jobs.values()
+    assert job["options"]["smoothing"] == 0.5 and job["source"] == "clip.mp4"
+    assert {"clip_hand.L", "clip_hand.R", "clip_camera"} <= set(bpy.data.objects.keys())
+    wm = bpy.context.window_manager
+    assert wm.lagc_hand_status.startswith("Done") and not wm.lagc_hand_running
+    assert bpy.ops.lagc_hand.reconstruct.poll()  # ready for the next job
+
+
+def test_reconstruct_operator_errors_leave_scene_empty(clean, token_file, video, tmp_path, motion_bytes):
+    with ApiServer(TOKEN, motion_bytes, fail_message="no hands could be decoded") as srv:
+        _configure(clean, srv.url, token_file, video, tmp_path)
+        with pytest.raises(RuntimeError, match="no hands could be decoded"):
+            bpy.ops.lagc_hand.reconstruct()
+        url = srv.url
+    with pytest.raises(RuntimeError, match="not reachable"):
+        bpy.ops.lagc_hand.reconstruct()  # the server is gone now
+    bpy.context.scene.lagc_hand.video_path = str(tmp_path / "gone.mp4")
+    with pytest.raises(RuntimeError, match="does not exist"):
+        bpy.ops.lagc_hand.reconstruct()
+    assert len(bpy.data.objects) == 0 and len(bpy.data.actions) == 0
+    assert not bpy.context.window_manager.lagc_hand_running
+    assert url.startswith("http://127.0.0.1:")
+
+
+def test_check_connection_operator(clean, token_file, tmp_path):
+    with ApiServer(TOKEN) as srv:
+        _configure(clean, srv.url, token_file, "", tmp_path)
+        assert bpy.ops.lagc_hand.check_connection() == {'FINISHED'}
+        bad = tmp_path / "other_token"
+        bad.write_text("nope")
+        _configure(clean, srv.url, str(bad), "", tmp_path)
+        with pytest.raises(RuntimeError, match="refused the token"):
+            bpy.ops.lagc_hand.check_connection()
+
+
+def test_start_backend_operator_reports_a_bad_command(clean):
+    prefs = bpy.context.preferences.addons[clean.__name__].preferences
+    prefs.backend_command = "/nonexistent/lagc-hand serve"
+    with pytest.raises(RuntimeError, match="Cannot start the backend"):
+        bpy.ops.lagc_hand.start_backend()
+
+
+# ----------------------------------------------------------------------------- the real backend
+
+
+def test_against_the_real_server(clean, tmp_path):
+    launcher = pytest.importorskip("lagc_hand.server.launcher", reason="the backend package is not installed here")
+    cv2 = pytest.importorskip("cv2")
+    video = str(tmp_path / "noise.mp4")
+    writer = cv2.VideoWriter(video, cv2.VideoWriter_fourcc(*"mp4v"), 30.0, (160, 120))
+    rng = np.random.default_rng(0)
+    for _ in range(6):
+        writer.write(rng.integers(0, 255, (120, 160, 3), dtype=np.uint8))
+    writer.release()
+    server = launcher.ServerProcess(tmp_path / "srv").start()
+    try:
+        _configure(clean, server.url, str(server.token_file), video, tmp_path / "res")
+        assert bpy.ops.lagc_hand.check_connection() == {'FINISHED'}
+        bad = tmp_path / "bad"
+        bad.write_text("wrong")
+        client = client_mod.Client(server.url, str(bad))
+        with pytest.raises(client_mod.AuthError):
+            client.jobs()
+        runner = JobRunner(client_mod.Client(server.url, str(server.token_file)), video, {}, str(tmp_path / "res"),
+                           poll_interval=0.1).start()
+        final = runner.wait(240)
+        assert final.finished, f"the job did not finish: {final}"
+        print("real server job:", final.state, final.message)
+        job = client_mod.Client(server.url, str(server.token_file)).job(final.job_id)
+        # Whatever the pipeline makes of noise, the add-on must agree with the server.
+        if final.state == "done":
+            assert job["state"] == "done" and hm.load(final.result_path).num_frames >= 0
+        else:
+            assert final.state == "failed" and job["state"] in ("failed", "interrupted")
+            assert (job.get("error") or {}).get("message", "") in final.message
+    finally:
+        server.stop()
