@@ -288,3 +288,38 @@ def fit_hand_scale(keypoints3d: np.ndarray, present: np.ndarray, rest_joints: np
     med = float(np.median(ratios))
     q75, q25 = np.percentile(ratios, [75, 25])
     return ScaleFit(scale=med, spread=float((q75 - q25) / med), frames_used=int(len(ratios)))
+
+
+# --------------------------------------------------------------------------- forward kinematics
+
+
+def forward_keypoints(quats: np.ndarray, root: np.ndarray, rest_joints: np.ndarray,
+                      rest_tips: np.ndarray) -> np.ndarray:
+    """Rigid MANO forward kinematics -> (T, 21, 3) keypoints, public order.
+
+    quats (T, 16, 4) MANO semantics (joint 0 global, others parent-relative, in
+    the rest-model frame); root (T, 3) wrist in the camera frame, metres;
+    rest_joints (16, 3); rest_tips (5, 3) thumb..pinky tip vertices at rest.
+    Pose-corrective blend shapes are not applied (zero for the open model; a
+    sub-millimetre shift of MANO's fingertip vertices), which is what an edit
+    of already-fitted rotations needs to refresh its keypoints.
+    """
+    from .rotations import quat_to_matrix
+    from .skeleton import MANO_PARENTS, TIP_PARENTS
+
+    R = quat_to_matrix(np.asarray(quats, np.float64))
+    J = np.asarray(rest_joints, np.float64)
+    tips = np.asarray(rest_tips, np.float64)
+    T = R.shape[0]
+    A = np.zeros((T, 16, 3, 3))
+    P = np.zeros((T, 21, 3))
+    A[:, 0] = R[:, 0]
+    P[:, 0] = np.asarray(root, np.float64)
+    for k in range(1, 16):
+        p = MANO_PARENTS[k]
+        A[:, k] = A[:, p] @ R[:, k]
+        P[:, k] = P[:, p] + A[:, p] @ (J[k] - J[p])
+    for i in range(5):
+        p = TIP_PARENTS[i]
+        P[:, 16 + i] = P[:, p] + A[:, p] @ (tips[i] - J[p])
+    return P[:, MANO21_TO_PUBLIC]
