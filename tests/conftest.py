@@ -70,3 +70,58 @@ def skeleton_hand():
     from lagc_hand.handmodel import HandModel
 
     return lambda side="right": HandModel(skeleton_hand_params(side))
+
+
+def render_hands(hands, width=640, height=480, fov_deg=60.0):
+    """Rasterise posed hand-model meshes with OpenCV (painter's algorithm, Lambert shading).
+
+    hands: list of ``(HandModel, rotmats (16,3,3), transl (3,))``, camera frame.
+    Returns ``(image (H,W,3) uint8 RGB, K (3,3), keypoints (n,21,3) camera frame)``.
+    Good enough for MediaPipe to find the hands (skin tone on a plain background).
+    """
+    import cv2
+    import torch
+
+    from lagc_hand.placement import intrinsics_matrix
+
+    K = intrinsics_matrix(width, height, fov_deg=fov_deg)
+    img = np.full((height, width, 3), (60, 70, 80), np.uint8)
+    tris, kps = [], []
+    for model, R, t in hands:
+        with torch.no_grad():
+            o = model.forward_rotmat(torch.as_tensor(np.asarray(R)[None], dtype=torch.float32),
+                                     transl=torch.as_tensor(np.asarray(t)[None], dtype=torch.float32))
+        v = o.vertices[0].numpy().astype(np.float64)
+        kps.append(o.keypoints[0].numpy())
+        tv = v[model.faces.numpy()]
+        n = np.cross(tv[:, 1] - tv[:, 0], tv[:, 2] - tv[:, 0])
+        n /= np.linalg.norm(n, axis=1, keepdims=True) + 1e-12
+        c = tv.mean(1)
+        shade = np.abs((n * c / np.linalg.norm(c, axis=1, keepdims=True)).sum(1))
+        tris += [(c[i, 2], tv[i], shade[i]) for i in range(len(tv))]
+    tris.sort(key=lambda x: -x[0])
+    for _, tv, s in tris:
+        p = tv[:, :2] / tv[:, 2:3] * K[0, 0] + K[:2, 2]
+        col = (np.array([150, 180, 225]) * (0.35 + 0.65 * s)).tolist()
+        cv2.fillConvexPoly(img, np.round(p * 16).astype(np.int32), col, lineType=cv2.LINE_AA, shift=4)
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB), K, np.stack(kps)
+
+
+def palm_facing_camera(side: str) -> np.ndarray:
+    """(16,3,3) rest pose turned so the open model's hand points up (-y) with the palm to the camera."""
+    M = np.zeros((3, 3))
+    if side == "right":  # model: fingers -x, palm -y, thumb +z
+        M[:, 0], M[:, 1], M[:, 2] = [0, 1, 0], [0, 0, 1], [1, 0, 0]
+    else:  # mirrored model: fingers +x, palm -y, thumb +z
+        M[:, 0], M[:, 1], M[:, 2] = [0, -1, 0], [0, 0, 1], [-1, 0, 0]
+    R = np.tile(np.eye(3), (16, 1, 1))
+    R[0] = M
+    return R
+
+
+@pytest.fixture(scope="session")
+def open_models():
+    """``{"left": HandModel, "right": HandModel}`` of the open hand model."""
+    from lagc_hand.handmodel import HandModel, load_hand_model_params
+
+    return {s: HandModel(load_hand_model_params("open", s)) for s in ("left", "right")}
