@@ -164,3 +164,51 @@ def mirror_x(verts: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarr
     v = np.array(verts, copy=True)
     v[:, 0] *= -1
     return v, np.ascontiguousarray(np.asarray(faces)[:, [0, 2, 1]])
+
+
+def self_intersections(verts: np.ndarray, faces: np.ndarray, chunk: int = 512) -> np.ndarray:
+    """``(K, 2)`` pairs of faces that share no vertex yet intersect.
+
+    Broad phase: axis-aligned box overlap (in chunks); narrow phase: does an
+    edge of one triangle pierce the other (Moller-Trumbore, both ways).
+    Touching at shared vertices/edges is not counted."""
+    v = np.asarray(verts, dtype=np.float64)
+    f = np.asarray(faces, dtype=np.int64)
+    tri = v[f]  # (F, 3, 3)
+    lo, hi = tri.min(1), tri.max(1)
+    pairs = []
+    for s in range(0, len(f), chunk):
+        a = slice(s, min(s + chunk, len(f)))
+        ov = np.all((lo[a, None] <= hi[None]) & (hi[a, None] >= lo[None]), axis=2)
+        i, j = np.nonzero(ov)
+        i = i + s
+        keep = i < j
+        pairs.append(np.stack([i[keep], j[keep]], 1))
+    cand = np.concatenate(pairs) if pairs else np.zeros((0, 2), np.int64)
+    share = (f[cand[:, 0], :, None] == f[cand[:, 1], None, :]).any(axis=(1, 2))
+    cand = cand[~share]
+    if len(cand) == 0:
+        return cand
+    hit = _edges_pierce(tri[cand[:, 0]], tri[cand[:, 1]]) | _edges_pierce(tri[cand[:, 1]], tri[cand[:, 0]])
+    return cand[hit]
+
+
+def _edges_pierce(edge_tris: np.ndarray, tris: np.ndarray, eps: float = 1e-12) -> np.ndarray:
+    """Does any edge of ``edge_tris[k]`` cross triangle ``tris[k]``?  ``(K,)`` bool."""
+    out = np.zeros(len(tris), bool)
+    v0, v1, v2 = tris[:, 0], tris[:, 1], tris[:, 2]
+    e1, e2 = v1 - v0, v2 - v0
+    for a, b in ((0, 1), (1, 2), (2, 0)):
+        p0 = edge_tris[:, a]
+        d = edge_tris[:, b] - p0
+        h = np.cross(d, e2)
+        det = np.einsum("ij,ij->i", e1, h)
+        ok = np.abs(det) > eps
+        inv = np.where(ok, 1.0 / np.where(ok, det, 1.0), 0.0)
+        s = p0 - v0
+        u = inv * np.einsum("ij,ij->i", s, h)
+        q = np.cross(s, e1)
+        w = inv * np.einsum("ij,ij->i", d, q)
+        t = inv * np.einsum("ij,ij->i", e2, q)
+        out |= ok & (u >= 0) & (w >= 0) & (u + w <= 1) & (t >= 0) & (t <= 1)
+    return out

@@ -129,8 +129,8 @@ class HandDesign:
     palm_round: float = 0.0085
     palm_c_offset: float = -0.001
     #: The wrist/forearm stub: ellipse half-axes (b, c) and how far it reaches back.
-    wrist_half_axes: tuple = (0.027, 0.0165)
-    wrist_back: float = -0.030
+    wrist_half_axes: tuple = (0.026, 0.016)
+    wrist_back: float = -0.024
 
     def joints(self) -> np.ndarray:
         """``(16, 3)`` MANO-order joints, design frame."""
@@ -252,7 +252,12 @@ def hand_sdf(p: np.ndarray, d: HandDesign) -> np.ndarray:
         bump = _sd_ellipsoid(p, fd.base + np.array([0.0, 0.0, 0.45 * fd.radii[0]]),
                              _frame_from(fd.dirs[0]), (0.7 * fd.radii[0], 0.75 * fd.radii[0], 0.6 * fd.radii[0]))
         body = _smin(body, bump, 0.004)
-    fingers = np.minimum.reduce([_sd_finger(p, d.fingers[n]) for n in FINGERS])
+    # A small smooth minimum between fingers keeps the gradient continuous in
+    # the gaps (a hard min has a crease there that re-projection trips on).
+    fingers = None
+    for n in FINGERS:
+        s = _sd_finger(p, d.fingers[n])
+        fingers = s if fingers is None else _smin(fingers, s, 0.003)
     thumb = _sd_finger(p, th)
     body = _smin(body, thumb, 0.010)
     return _smin(body, fingers, 0.009)
@@ -325,6 +330,7 @@ def relax_on_surface(verts, faces, d: HandDesign, iters: int) -> np.ndarray:
     p_op = meshops.umbrella_operator(faces, len(verts))
     v = verts.copy()
     for _ in range(iters):
+        prev = v
         n = meshops.vertex_normals(v, faces)
         delta = p_op @ v - v
         delta -= (delta * n).sum(1, keepdims=True) * n  # tangential only
@@ -333,6 +339,18 @@ def relax_on_surface(verts, faces, d: HandDesign, iters: int) -> np.ndarray:
             g = _sdf_gradient(v, d)
             s = hand_sdf(v, d)
             v = v - (s / np.maximum((g * g).sum(1), 1e-12))[:, None] * g
+        # Fold guard: where a face no longer faces along the outward SDF
+        # gradient (tight creases such as finger webs), undo the step for its corners.
+        for _ in range(5):
+            fn = meshops.face_normals(v, faces)
+            centre = v[faces].mean(1)
+            g = _sdf_gradient(centre, d)
+            g /= np.maximum(np.linalg.norm(g, axis=1, keepdims=True), 1e-12)
+            bad = np.einsum("ij,ij->i", fn, g) < 0.3
+            if not bad.any():
+                break
+            ids = np.unique(faces[bad])
+            v[ids] = prev[ids]
     return v
 
 
@@ -463,9 +481,7 @@ def generate_plausible_poses(joints_model: np.ndarray, side: str, n: int, seed: 
     flex += 0.08 * rng.standard_normal(flex.shape)
     spread = 0.12 * rng.standard_normal((n, 5))
     opposition = np.clip(rng.beta(1.5, 1.5, size=n) * 1.2 - 0.2 + 0.2 * curl[:, 0], -0.3, 1.2)
-    return np.stack([
-        pose_from_angles(joints_model, side, flex[i], spread[i], opposition[i]) for i in range(n)
-    ])
+    return pose_from_angles(joints_model, side, flex, spread, opposition)
 
 
 def pose_pca(poses: np.ndarray, relaxed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -34,36 +34,35 @@ def palm_normal(joints: np.ndarray, side: str) -> np.ndarray:
     return _unit(n if side == "right" else -n)
 
 
-def _rot(axis: np.ndarray, angle: float) -> np.ndarray:
-    return Rotation.from_rotvec(_unit(axis) * angle).as_matrix()
-
-
 def pose_from_angles(joints: np.ndarray, side: str, flex: np.ndarray, spread: np.ndarray | None = None,
-                     opposition: float = 0.0) -> np.ndarray:
-    """``(45,)`` hand pose from anatomical angles (radians).
+                     opposition: float | np.ndarray = 0.0) -> np.ndarray:
+    """``(..., 45)`` hand pose from anatomical angles (radians), batched.
 
-    ``joints`` ``(16, 3)`` rest joints, model frame; ``flex`` ``(5, 3)`` per
-    finger (thumb, index, middle, ring, pinky) and joint (base to end);
-    ``spread`` ``(5,)`` base-joint abduction towards the thumb; ``opposition``
-    thumb swing in front of the palm."""
-    flex = np.asarray(flex, dtype=np.float64).reshape(5, 3)
-    spread = np.zeros(5) if spread is None else np.asarray(spread, dtype=np.float64)
+    ``joints`` ``(16, 3)`` rest joints, model frame; ``flex`` ``(..., 5, 3)``
+    per finger (thumb, index, middle, ring, pinky) and joint (base to end);
+    ``spread`` ``(..., 5)`` base-joint abduction towards the thumb;
+    ``opposition`` ``(...)`` thumb swing in front of the palm."""
+    flex = np.asarray(flex, dtype=np.float64)
+    lead = flex.shape[:-2]
+    flex = flex.reshape(-1, 5, 3)
+    n_batch = flex.shape[0]
+    spread = np.zeros((n_batch, 5)) if spread is None else np.broadcast_to(
+        np.asarray(spread, dtype=np.float64), lead + (5,)).reshape(-1, 5)
+    opp = np.broadcast_to(np.asarray(opposition, dtype=np.float64), lead).reshape(-1)
     sgn = 1.0 if side == "right" else -1.0
     n = palm_normal(joints, side)
-    out = np.zeros((16, 3))
+    d_index = _unit(joints[1] - joints[0])
+    out = np.zeros((n_batch, 16, 3))
     for f, ids in enumerate(FINGER_JOINT_IDS):
-        child = joints[ids[1]]
-        d = _unit(child - joints[ids[0]])
+        d = _unit(joints[ids[1]] - joints[ids[0]])
         k = _unit(np.cross(d, n))
-        base = _rot(k, flex[f, 0])
-        base = _rot(-sgn * n, spread[f]) @ base
+        base = Rotation.from_rotvec(-sgn * n[None] * spread[:, f:f + 1]) * Rotation.from_rotvec(k[None] * flex[:, f, 0:1])
         if f == 0:
-            d_index = _unit(joints[1] - joints[0])
-            base = _rot(-sgn * d_index, opposition) @ base
-        out[ids[0]] = Rotation.from_matrix(base).as_rotvec()
-        out[ids[1]] = k * flex[f, 1]
-        out[ids[2]] = k * flex[f, 2]
-    return out[1:].reshape(45)
+            base = Rotation.from_rotvec(-sgn * d_index[None] * opp[:, None]) * base
+        out[:, ids[0]] = base.as_rotvec()
+        out[:, ids[1]] = k[None] * flex[:, f, 1:2]
+        out[:, ids[2]] = k[None] * flex[:, f, 2:3]
+    return out[:, 1:].reshape(lead + (45,))
 
 
 def relaxed_angles() -> tuple[np.ndarray, np.ndarray, float]:
@@ -73,7 +72,7 @@ def relaxed_angles() -> tuple[np.ndarray, np.ndarray, float]:
 
 
 def fist_angles() -> tuple[np.ndarray, np.ndarray, float]:
-    flex = np.array([[0.35, 0.55, 0.75], [1.45, 1.75, 0.95], [1.50, 1.75, 0.95],
+    flex = np.array([[0.30, 0.75, 0.95], [1.45, 1.75, 0.95], [1.50, 1.75, 0.95],
                      [1.50, 1.75, 0.95], [1.50, 1.70, 0.95]])
     return flex, np.array([0.0, -0.10, 0.0, 0.06, 0.14]), 0.85
 

@@ -70,5 +70,5 @@ def render_rest_and_fist(params: HandModelParams, out_dir: str | Path, **kw) -> 
     joints = params.rest_joints()
     rest = render_model_picture(params, np.zeros(45), out_dir / "open_hand_rest.png", **kw)
     fist = render_model_picture(params, fist_pose(joints, params.side), out_dir / "open_hand_fist.png",
-                                **{"yaw_deg": 35.0, "pitch_deg": -25.0, **kw})
+                                **{"yaw_deg": 180.0, "pitch_deg": 10.0, **kw})
     return [rest, fist]
