@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 
 import cv2
 import numpy as np
@@ -34,8 +35,11 @@ def test_kill9_mid_job_then_restart(tmp_path):
             queued = c.post(f"{API}/jobs", files={"file": ("up.mp4", short.read_bytes(), "video/mp4")},
                             data={"options": json.dumps({"stride": 3})}).json()
             # Kill while the long job is really working (frames being processed).
-            deadline_job = wait_for(c, running["id"], ("running",), timeout=120)
-            assert deadline_job["state"] == "running"
+            wait_for(c, running["id"], ("running",), timeout=120)
+            deadline = time.monotonic() + 120
+            while c.get(f"{API}/jobs/{running['id']}").json()["frames_done"] == 0:
+                assert time.monotonic() < deadline, "the long job never reported progress"
+                time.sleep(0.05)
             assert c.get(f"{API}/jobs/{queued['id']}").json()["state"] == "queued"
     finally:
         srv.kill9()

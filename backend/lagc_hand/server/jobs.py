@@ -1,5 +1,6 @@
-"""The job manager: a queue, ``workers`` threads that run
-:func:`lagc_hand.api.reconstruct`, live progress in memory, cooperative cancel.
+"""The job manager: a queue, ``workers`` threads each driving one worker
+process (:mod:`lagc_hand.server.worker_proc`) that runs
+:func:`lagc_hand.api.reconstruct`; live progress in memory; cooperative cancel.
 
 Progress arrives many times a second; it is kept in memory (what ``GET`` shows)
 and written to SQLite only at stage changes and about once a second, so status
@@ -7,29 +8,20 @@ polling never waits on the disk.
 """
 from __future__ import annotations
 
-import json
 import logging
+import multiprocessing
 import os
 import queue
 import shutil
 import threading
 import time
-import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
-from lagc_hand.api import Progress, ReconstructOptions, reconstruct
-from lagc_hand.errors import (
-    Cancelled,
-    EngineUnavailable,
-    InputError,
-    LagcHandError,
-    ModelFileError,
-    NoHandsError,
-)
 from lagc_hand.server.config import ServerConfig
-from lagc_hand.server.store import FINAL_STATES, JobRecord, JobStore
+from lagc_hand.server.store import JobRecord, JobStore
+from lagc_hand.server.worker_proc import child_main
 
 log = logging.getLogger("lagc_hand.server")
 
@@ -41,12 +33,10 @@ INTERRUPTED_MESSAGE = (
     "resubmit it (POST /api/v1/jobs/{id}/resubmit)"
 )
 
-_ERROR_CODES = (
-    (InputError, "invalid_video"),
-    (ModelFileError, "model_file"),
-    (EngineUnavailable, "engine_unavailable"),
-    (NoHandsError, "no_hands"),
-)
+#: CPU priority offset of worker processes (the HTTP server stays responsive).
+WORKER_NICE = 10
+#: How often a worker thread checks for cancel requests and a dead child, seconds.
+POLL_S = 0.1
 
 
 @dataclass
@@ -60,26 +50,13 @@ class Live:
     last_persist: float = 0.0
 
 
-def json_safe(value):
-    """A JSON-able copy of ``value`` (numpy scalars / arrays / paths become plain values)."""
-    return json.loads(json.dumps(value, default=_json_default))
-
-
-def _json_default(obj):
-    if hasattr(obj, "tolist"):
-        return obj.tolist()
-    if hasattr(obj, "item"):
-        return obj.item()
-    return str(obj)
-
-
 class JobManager:
     """Owns the queue and the worker threads.  Thread-safe."""
 
-    def __init__(self, config: ServerConfig, store: JobStore, run: Callable = reconstruct):
+    def __init__(self, config: ServerConfig, store: JobStore):
         self.config = config
         self.store = store
-        self._run = run
+        self._mp = multiprocessing.get_context("spawn")  # no fork of a threaded server
         self._queue: "queue.Queue[Optional[str]]" = queue.Queue()
         self._lock = threading.Lock()
         self._live: dict[str, Live] = {}
@@ -183,81 +160,129 @@ class JobManager:
 
     # ------------------------------------------------------------------ worker
 
-    def _worker(self) -> None:
-        while True:
-            job_id = self._queue.get()
-            if job_id is None:
-                return
-            try:
-                self._run_one(job_id)
-            except Exception:  # never let a worker thread die
-                log.exception("job %s: unexpected error in the worker", job_id)
+    def _spawn(self):
+        """Start one worker process; returns (process, parent end of its pipe)."""
+        parent, child = self._mp.Pipe()
+        threads = max(1, (os.cpu_count() or 1) // max(1, int(self.config.workers)))
+        proc = self._mp.Process(target=child_main, args=(child, WORKER_NICE, threads),
+                                name="lagc-job-process", daemon=True)
+        proc.start()
+        child.close()
+        return proc, parent
 
-    def _run_one(self, job_id: str) -> None:
+    def _worker(self) -> None:
+        # Started at once: the process imports torch / MediaPipe (niced) while
+        # the server waits for its first job, so that job starts without delay.
+        proc, conn = self._spawn()
+        try:
+            while True:
+                job_id = self._queue.get()
+                if job_id is None:
+                    return
+                if proc is None or not proc.is_alive():
+                    proc, conn = self._spawn()
+                try:
+                    if not self._run_one(job_id, proc, conn):
+                        proc = conn = None  # it died; the next job gets a fresh one
+                except Exception:  # never let a worker thread die
+                    log.exception("job %s: unexpected error in the worker", job_id)
+        finally:
+            if proc is not None:
+                try:
+                    conn.send(("stop",))
+                except OSError:
+                    pass
+                proc.join(5)
+                if proc.is_alive():
+                    proc.kill()
+                    proc.join(5)
+
+    def _run_one(self, job_id: str, proc, conn) -> bool:
+        """Run one job in ``proc``; False when the process died under it."""
         with self._lock:
             rec = self.store.get(job_id)
             ev = self._cancel.get(job_id)
             if rec is None or rec.state != "queued" or ev is None:
                 self._cancel.pop(job_id, None)
-                return
+                return True
             if self._stopping.is_set():
-                return  # stays queued in the DB -> interrupted on next start
+                return True  # stays queued in the DB -> interrupted on next start
             self._live[job_id] = live = Live(last_persist=time.monotonic())
             self.store.update(job_id, state="running", stage="decode")
 
-        def on_progress(p: Progress) -> None:
+        def on_progress(stage: str, done: int, total: int, fps: float) -> None:
             now = time.monotonic()
             with self._lock:
-                changed = p.stage != live.stage
-                live.stage = p.stage
-                live.frames_done = max(0, int(p.frames_done))
-                live.frames_total = max(0, int(p.frames_total))
-                live.fps = max(0.0, float(p.fps or 0.0))
+                changed = stage != live.stage
+                live.stage, live.frames_done, live.frames_total = stage, max(0, done), max(0, total)
+                live.fps = max(0.0, fps)
                 persist = changed or now - live.last_persist >= PERSIST_INTERVAL_S
                 if persist:
                     live.last_persist = now
-                    snapshot = (live.stage, live.frames_done, live.frames_total, live.fps)
+                    snapshot = dict(stage=live.stage, frames_done=live.frames_done,
+                                    frames_total=live.frames_total, fps=live.fps)
             if persist:
-                self.store.update(job_id, stage=snapshot[0], frames_done=snapshot[1],
-                                  frames_total=snapshot[2], fps=snapshot[3])
+                self.store.update(job_id, **snapshot)
 
-        options = ReconstructOptions(**rec.options)
-        final: dict = {}
         t0 = time.monotonic()
+        alive = True
+        final: dict
         try:
-            result = self._run(Path(rec.source_path), options, on_progress, ev.is_set)
-            on_progress(Progress(stage="write", frames_done=live.frames_done, frames_total=live.frames_total, fps=live.fps))
-            if ev.is_set():
-                raise Cancelled("cancelled")
-            from lagc_hand_blender.core import handmotion
-
-            handmotion.save(result.motion, self.result_path(job_id))
-            summary = json_safe(result.summary or {})
-            summary.setdefault("frames", int(result.motion.num_frames))
-            summary.setdefault("seconds", round(time.monotonic() - t0, 3))
-            final = dict(state="done", stage="done", summary=summary, error_code=None, error_message=None)
-        except Cancelled:
-            if self._stopping.is_set() and job_id not in self._deleted:
+            conn.send(("run", job_id, rec.source_path, rec.options, str(self.result_path(job_id))))
+            cancel_sent = False
+            while True:
+                if ev.is_set() and not cancel_sent:
+                    conn.send(("cancel",))
+                    cancel_sent = True
+                if not conn.poll(POLL_S):
+                    if not proc.is_alive():
+                        raise EOFError
+                    continue
+                msg = conn.recv()
+                kind = msg[0]
+                if kind == "progress":
+                    on_progress(*msg[1:])
+                elif kind == "ready":
+                    continue
+                elif kind == "done":
+                    summary = msg[1]
+                    summary.setdefault("frames", msg[2])
+                    summary.setdefault("seconds", round(time.monotonic() - t0, 3))
+                    final = dict(state="done", stage="done", summary=summary, error_code=None, error_message=None)
+                    break
+                elif kind == "cancelled":
+                    if self._stopping.is_set() and job_id not in self._deleted:
+                        final = dict(state="interrupted", error_code="interrupted", error_message=INTERRUPTED_MESSAGE)
+                    else:
+                        final = dict(state="cancelled", error_code=None, error_message=None)
+                    break
+                elif kind == "error":
+                    if len(msg) > 3:
+                        log.error("job %s failed with an unexpected error:\n%s", job_id, msg[3])
+                    final = dict(state="failed", error_code=msg[1], error_message=msg[2])
+                    break
+        except (EOFError, OSError):
+            alive = False
+            proc.join(1)
+            log.error("job %s: the worker process died (exit code %s)", job_id, proc.exitcode)
+            if self._stopping.is_set():
                 final = dict(state="interrupted", error_code="interrupted", error_message=INTERRUPTED_MESSAGE)
             else:
-                final = dict(state="cancelled", error_code=None, error_message=None)
-        except LagcHandError as exc:
-            code = next((c for cls, c in _ERROR_CODES if isinstance(exc, cls)), "failed")
-            final = dict(state="failed", error_code=code, error_message=str(exc) or type(exc).__name__)
-        except Exception as exc:
-            log.error("job %s failed with an unexpected error:\n%s", job_id, traceback.format_exc())
-            final = dict(state="failed", error_code="internal",
-                         error_message=f"internal error ({type(exc).__name__}: {str(exc)[:200]}); see the server log")
+                final = dict(state="failed", error_code="internal",
+                             error_message=f"the worker process stopped unexpectedly (exit code {proc.exitcode}); "
+                                           "the server is still running - resubmit the job, and report it if it "
+                                           "happens again")
         with self._lock:
             self._live.pop(job_id, None)
             self._cancel.pop(job_id, None)
             if job_id in self._deleted:
                 self._deleted.discard(job_id)
                 _remove(self.result_path(job_id))
-                return
-            l = live
-            self.store.update(job_id, frames_done=l.frames_done, frames_total=l.frames_total, fps=l.fps, **final)
-        log.info("job %s: %s", job_id, final.get("state"))
+                return alive
+            self.store.update(job_id, frames_done=live.frames_done, frames_total=live.frames_total,
+                              fps=live.fps, **final)
+        log.info("job %s: %s", job_id, final["state"])
+        return alive
 
 
 def _remove(path: Path) -> None:

@@ -1,0 +1,225 @@
+"""Load check of the local server: N clients poll job status while M jobs run.
+
+Starts the real server (``lagc-hand serve``) in a temp state folder, then
+
+1. runs each job alone (one client, one job at a time) -> reference results;
+2. submits the same M jobs at once (``--workers`` of them run together) while
+   ``--clients`` threads poll ``GET /api/v1/jobs/{id}`` and ``GET /api/v1/jobs``
+   as fast as they can;
+3. reports errors (any non-200 answer or transport error), status latency
+   percentiles (target: p99 < 50 ms) and whether every result is identical
+   (all arrays bit for bit, header fields other than timing metadata) to its
+   single-client reference.
+
+Each job uses a different frame range of the input, so a result delivered to
+the wrong job would show up as a mismatch.
+
+    .venv/bin/python bench/server_load.py [--video assets/samples/two_hands.mp4] [--json out.json]
+
+Without ``--video`` it uses the sample clip when present, else writes a noise clip.
+Exit status 0 only when there were no errors and all results matched.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+from lagc_hand.server.launcher import ServerProcess
+from lagc_hand_blender.core import handmotion
+
+API = "/api/v1"
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE = REPO / "assets" / "samples" / "two_hands.mp4"
+
+
+def noise_clip(path: Path, frames: int = 120, size=(320, 240)) -> Path:
+    import cv2
+
+    rng = np.random.default_rng(0)
+    w, h = size
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 30.0, (w, h))
+    base = rng.integers(0, 255, (h, w, 3), dtype=np.uint8)
+    for i in range(frames):
+        img = base.copy()
+        img[h // 3 : h // 3 + 30, (i * 4) % (w - 30) :][:, :30] = 255
+        writer.write(img)
+    writer.release()
+    return path
+
+
+def frame_count(path: Path) -> int:
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+    cap.release()
+    return n
+
+
+def wait_done(c: httpx.Client, job_id: str, timeout: float, interval: float = 0.2) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = c.get(f"{API}/jobs/{job_id}").json()
+        if job["state"] not in ("queued", "running"):
+            return job
+        time.sleep(interval)
+    raise TimeoutError(f"job {job_id} not finished after {timeout} s")
+
+
+def comparable(motion: handmotion.HandMotion) -> dict[str, np.ndarray]:
+    arrays = handmotion.to_arrays(motion)
+    header = json.loads(bytes(arrays.pop("header")).decode("utf-8"))
+    header.pop("meta", None)  # source path, timings: differ by design
+    arrays["header_without_meta"] = np.frombuffer(json.dumps(header, sort_keys=True).encode(), np.uint8)
+    return arrays
+
+
+def differences(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> list[str]:
+    out = []
+    for k in sorted(set(a) | set(b)):
+        if k not in a or k not in b:
+            out.append(f"{k}: missing")
+        elif a[k].shape != b[k].shape or not np.array_equal(a[k], b[k]):
+            diff = (np.abs(a[k].astype(float) - b[k].astype(float)).max()
+                    if a[k].shape == b[k].shape and a[k].dtype.kind in "fiub" else "shape")
+            out.append(f"{k}: max |diff| {diff}")
+    return out
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    s = sorted(values)
+    return s[min(len(s) - 1, int(round(q / 100 * (len(s) - 1))))]
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--video", type=Path, default=None)
+    ap.add_argument("--jobs", type=int, default=4)
+    ap.add_argument("--clients", type=int, default=20)
+    ap.add_argument("--workers", type=int, default=4, help="server --workers (jobs running together)")
+    ap.add_argument("--frames", type=int, default=40, help="frames per job (each job a different range)")
+    ap.add_argument("--stride", type=int, default=1)
+    ap.add_argument("--timeout", type=float, default=900)
+    ap.add_argument("--json", type=Path, default=None, help="also write the report here")
+    args = ap.parse_args(argv)
+
+    with tempfile.TemporaryDirectory(prefix="lagc-load-") as tmp:
+        tmp = Path(tmp)
+        videos = tmp / "videos"
+        videos.mkdir()
+        video = args.video or (SAMPLE if SAMPLE.exists() else noise_clip(videos / "noise.mp4"))
+        video = Path(video).resolve()
+        n_src = frame_count(video)
+        span = args.frames * args.stride
+        starts = [int(s) for s in np.linspace(0, max(0, n_src - span), args.jobs)]
+        options = [{"frame_start": s, "frame_end": min(n_src, s + span), "stride": args.stride} for s in starts]
+        srv = ServerProcess(tmp / "server", "--allow-dir", str(video.parent), "--workers", str(args.workers),
+                            "--log-level", "warning")
+        srv.start()
+        try:
+            with srv.client() as c:
+                # 1. reference: one job at a time, nothing else going on
+                ref, ref_s = [], []
+                for opt in options:
+                    t0 = time.perf_counter()
+                    job = c.post(f"{API}/jobs/from-path", json={"path": str(video), "options": opt}).json()
+                    job = wait_done(c, job["id"], args.timeout)
+                    if job["state"] != "done":
+                        raise SystemExit(f"reference job failed: {job}")
+                    ref_s.append(time.perf_counter() - t0)
+                    ref.append(comparable(handmotion.loads(c.get(f"{API}/jobs/{job['id']}/result").content)))
+
+                # 2. the same jobs at once, under polling load
+                ids = [c.post(f"{API}/jobs/from-path", json={"path": str(video), "options": opt}).json()["id"]
+                       for opt in options]
+            stop = threading.Event()
+            lat: list[list[float]] = [[] for _ in range(args.clients)]
+            errors: list[str] = []
+            lock = threading.Lock()
+
+            def poll(k: int) -> None:
+                with srv.client(timeout=30) as pc:
+                    i = k
+                    while not stop.is_set():
+                        path = f"{API}/jobs" if i % 10 == 9 else f"{API}/jobs/{ids[i % len(ids)]}"
+                        t0 = time.perf_counter()
+                        try:
+                            r = pc.get(path)
+                            ok = r.status_code == 200
+                            detail = f"{r.status_code} {r.text[:100]}"
+                        except httpx.HTTPError as exc:
+                            ok, detail = False, repr(exc)
+                        dt = time.perf_counter() - t0
+                        lat[k].append(dt)
+                        if not ok:
+                            with lock:
+                                errors.append(f"{path}: {detail}")
+                        i += 1
+
+            threads = [threading.Thread(target=poll, args=(k,), daemon=True) for k in range(args.clients)]
+            t_load = time.perf_counter()
+            for t in threads:
+                t.start()
+            with srv.client() as c:
+                finals = [wait_done(c, jid, args.timeout, interval=0.5) for jid in ids]
+                load_s = time.perf_counter() - t_load
+                stop.set()
+                for t in threads:
+                    t.join(30)
+                results = [comparable(handmotion.loads(c.get(f"{API}/jobs/{j}/result").content))
+                           if f["state"] == "done" else None for j, f in zip(ids, finals)]
+            alive = srv.alive()
+        finally:
+            srv.stop()
+
+    all_lat = [x * 1000 for per in lat for x in per]
+    mismatches = {}
+    for i, (r, f) in enumerate(zip(results, finals)):
+        if r is None:
+            mismatches[i] = [f"job ended {f['state']}: {f.get('error')}"]
+        else:
+            d = differences(ref[i], r)
+            if d:
+                mismatches[i] = d
+    report = {
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} CPUs, Python {platform.python_version()}",
+        "video": str(video.relative_to(REPO) if video.is_relative_to(REPO) else video.name),
+        "jobs": args.jobs, "workers": args.workers, "clients": args.clients,
+        "frames_per_job": args.frames, "stride": args.stride,
+        "single_job_seconds": [round(s, 2) for s in ref_s],
+        "load_seconds": round(load_s, 2),
+        "status_requests": len(all_lat),
+        "requests_per_s": round(len(all_lat) / load_s, 1),
+        "errors": len(errors), "first_errors": errors[:5],
+        "latency_ms": {
+            "p50": round(percentile(all_lat, 50), 2), "p95": round(percentile(all_lat, 95), 2),
+            "p99": round(percentile(all_lat, 99), 2), "max": round(max(all_lat), 2),
+            "mean": round(statistics.fmean(all_lat), 2),
+        },
+        "p99_target_ms": 50,
+        "results_identical": not mismatches, "mismatches": mismatches,
+        "server_alive_after": alive,
+    }
+    text = json.dumps(report, indent=2)
+    print(text)
+    if args.json:
+        args.json.write_text(text + "\n")
+    return 0 if (not errors and not mismatches and alive) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
