@@ -92,7 +92,15 @@ def _chumpy_class(qualname: str) -> type:
     return type(f"Chumpy_{qualname.replace('.', '_')}", (ChumpyStandIn,), {"chumpy_class": qualname})
 
 
+def _codecs_encode(text: str, encoding: str = "latin1") -> bytes:
+    """Python 3's protocol-2 pickles spell bytes as ``_codecs.encode(str, 'latin1')``."""
+    if encoding not in ("latin1", "latin-1", "utf-8", "utf8", "ascii"):
+        raise ModelFileError(f"refusing to load: unexpected text encoding {encoding!r}")
+    return str(text).encode(encoding)
+
+
 _ALLOWED = {
+    ("_codecs", "encode"): _codecs_encode,
     ("numpy.core.multiarray", "_reconstruct"): np.core.multiarray._reconstruct,
     ("numpy._core.multiarray", "_reconstruct"): np.core.multiarray._reconstruct,
     ("numpy.core.multiarray", "scalar"): np.core.multiarray.scalar,
