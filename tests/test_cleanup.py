@@ -1,0 +1,79 @@
+"""Cleanup: rotation-space smoothing, spikes, gap filling, strength 0 = raw."""
+from __future__ import annotations
+
+import numpy as np
+
+from lagc_hand.cleanup import CleanConfig, clean_hand
+from lagc_hand_blender.core import filters
+from lagc_hand_blender.core.rotations import axis_angle_to_quat, quat_angle_between
+
+
+def _motion(T=90, seed=0, noise_deg=3.0, noise_m=0.004):
+    rng = np.random.default_rng(seed)
+    t = np.arange(T) / 30.0
+    aa = np.zeros((T, 16, 3))
+    aa[:, 0, 2] = 2.5 * np.sin(t)  # a big wrist rotation, crossing +-pi in quaternion sign
+    aa[:, 1:, 0] = 0.6 + 0.4 * np.sin(2 * t)[:, None]
+    clean_q = axis_angle_to_quat(aa)
+    clean_r = np.stack([0.1 * np.sin(t), 0.05 * np.cos(t), 0.5 + 0 * t], 1)
+    noisy_aa = aa + rng.normal(scale=np.radians(noise_deg), size=aa.shape)
+    q = axis_angle_to_quat(noisy_aa)
+    q[rng.random((T, 16)) < 0.5] *= -1  # random signs: q and -q are the same rotation
+    r = clean_r + rng.normal(scale=noise_m, size=clean_r.shape)
+    return clean_q, clean_r, q, r
+
+
+def _accel(x):
+    return np.linalg.norm(x[2:] - 2 * x[1:-1] + x[:-2], axis=-1).mean()
+
+
+def test_smoothing_reduces_jitter_in_rotation_space():
+    cq, cr, q, r = _motion()
+    T = len(q)
+    present = np.ones(T, bool)
+    out = clean_hand(present, np.full(T, 0.9), q, r, np.zeros((T, 21, 2)), fps=30.0)
+    err_raw = np.degrees(quat_angle_between(q, cq)).mean()
+    err_clean = np.degrees(quat_angle_between(out.quats, cq)).mean()
+    assert err_clean < 0.6 * err_raw
+    assert _accel(out.root) < 0.3 * _accel(r)
+    assert np.abs(np.linalg.norm(out.quats, axis=-1) - 1).max() < 1e-5
+    assert np.linalg.norm(out.root - cr, axis=1).mean() < np.linalg.norm(r - cr, axis=1).mean()
+
+
+def test_strength_zero_is_raw():
+    _, _, q, r = _motion()
+    T = len(q)
+    present = np.ones(T, bool)
+    present[40:43] = False
+    out = clean_hand(present, np.full(T, 0.9), q, r, np.zeros((T, 21, 2)), 30.0, CleanConfig(strength=0))
+    np.testing.assert_array_equal(out.present, present)
+    np.testing.assert_allclose(out.quats, q.astype(np.float32))
+    np.testing.assert_allclose(out.root, r.astype(np.float32))
+
+
+def test_gaps_short_filled_long_kept_and_spike_removed():
+    cq, cr, _, _ = _motion(noise_deg=0, noise_m=0)
+    T = len(cq)
+    q, r = cq.copy(), cr.copy()
+    present = np.ones(T, bool)
+    present[20:24] = False  # short: bridged
+    present[50:75] = False  # long: stays absent
+    r[35] += [0.0, 0.15, 0.0]  # a one-frame spike
+    conf = np.full(T, 0.8)
+    out = clean_hand(present, conf, q, r, np.zeros((T, 21, 2)), 30.0)
+    assert out.present[20:24].all() and out.filled[20:24].all()
+    assert not out.present[50:75].any()
+    assert out.spikes[35] and not out.spikes[:35].any()
+    assert np.linalg.norm(out.root[35] - cr[35]) < 0.01
+    assert np.degrees(quat_angle_between(out.quats[20:24], cq[20:24])).max() < 2.0
+    assert np.all(out.confidence[20:24] < 0.8) and np.all(out.confidence[20:24] > 0)
+    assert np.all(out.confidence[50:75] == 0)
+
+
+def test_filters_segments_and_no_smoothing_across_gaps():
+    p = np.array([0, 1, 1, 0, 0, 1, 1, 1, 0], bool)
+    assert filters.segments(p) == [(1, 3), (5, 8)]
+    x = np.array([0, 1, 1, 0, 0, 5, 5, 5, 0], float)[:, None]
+    y = filters.gaussian_smooth(x, p, sigma=2.0)
+    np.testing.assert_allclose(y[1:3, 0], 1.0)  # not pulled towards the other segment
+    np.testing.assert_allclose(y[5:8, 0], 5.0)
