@@ -1,0 +1,37 @@
+"""Train the LAGC-Hand network from a config file (.yaml/.yml/.json).
+
+The config mirrors lagc_hand.net.config.TrainConfig (see configs/ for
+examples): network sizes, data ("synthetic" or an InterHand2.6M folder), Adam
+schedule (lr 1e-4, x0.1 at half the epochs), batch size, seed, output folder.
+Writes OUT_DIR/last.pt after every epoch (atomically); --resume continues
+from a checkpoint.  Mixed precision is used on CUDA when "amp" is true.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", required=True, help="training config (.yaml, .yml or .json)")
+    p.add_argument("--resume", help="checkpoint to continue from (e.g. OUT_DIR/last.pt)")
+    p.add_argument("--out-dir", help="override the config's out_dir")
+    p.add_argument("--epochs", type=int, help="override the config's epochs")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def run(args: argparse.Namespace) -> int:
+    from lagc_hand.net.config import load_train_config
+    from lagc_hand.net.training import train
+
+    cfg = load_train_config(args.config)
+    if args.out_dir:
+        cfg.out_dir = args.out_dir
+    if args.epochs:
+        cfg.epochs = args.epochs
+    result = train(cfg, resume=args.resume, device=args.device, progress=not args.no_progress)
+    last = result["history"][-1] if result["history"] else {}
+    print(json.dumps({"checkpoint": result["checkpoint"], "final_loss": last.get("total"), "val": result["val"],
+                      "samples_per_second": round(result["samples_per_second"], 2), "device": result["device"]}, indent=2))
+    return 0

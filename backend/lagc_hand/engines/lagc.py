@@ -1,0 +1,161 @@
+"""The ``lagc`` engine: the LAGC-Hand network as a per-frame hand engine.
+
+Per frame: find the region holding the hands (the previous frame's keypoints
+when both hands were seen, else MediaPipe's hand boxes, or a fixed region the
+caller sets), cut the square crop IntagHand's way (centre of the box, half side
+``max(w, h) / 2 / 0.8``, resized to 256x256), run the network, and map its
+outputs back: 2D keypoints through the weak-perspective camera into full-image
+pixels, 3D keypoints and mesh vertices in metres (hand-relative, origin at the
+middle-finger MCP, camera axes; the network's scale, i.e. hands normalised to
+a 9.5 cm wrist-to-middle-MCP length), handedness from which output hand it is.
+Only offered with a checkpoint (``EngineUnavailable`` otherwise).
+"""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import numpy as np
+
+from lagc_hand.engines.base import HandObservation
+from lagc_hand.errors import EngineUnavailable, InputError, ModelFileError
+
+CROP_SIZE = 256
+#: keypoint boxes are tighter than IntagHand's vertex boxes: widen them a bit.
+KEYPOINT_BOX_MARGIN = 1.15
+
+
+class LagcEngine:
+    name = "lagc"
+
+    def __init__(self, checkpoint: Optional[str] = None, device: str = "auto", min_score: float = 0.25,
+                 detector: Any = None, fixed_box: Optional[np.ndarray] = None, **_: Any) -> None:
+        """checkpoint: path of a ``lagc-hand train`` checkpoint; device: auto/cpu/cuda;
+        min_score: hands below this confidence are dropped; detector: an engine
+        whose observations carry ``box`` (default: MediaPipe, created on first
+        need); fixed_box: (4,) x0, y0, x1, y1 pixels to use instead of detection."""
+        if not checkpoint:
+            raise EngineUnavailable("the 'lagc' engine needs a trained LAGC-Hand checkpoint (--checkpoint PATH)")
+        try:
+            import torch  # noqa: F401
+
+            from lagc_hand.net.training import load_model, resolve_device
+        except ImportError as exc:
+            raise EngineUnavailable(f"the 'lagc' engine needs torch ({exc})") from None
+        try:
+            self.device = resolve_device(device)
+            self.model, _ = load_model(checkpoint, self.device)
+        except (ModelFileError, InputError) as exc:
+            raise EngineUnavailable(f"the 'lagc' engine cannot load its checkpoint: {exc}") from None
+        self.min_score = float(min_score)
+        self._detector = detector
+        self._own_detector = detector is None
+        self.fixed_box = None if fixed_box is None else np.asarray(fixed_box, dtype=np.float64).reshape(4)
+        self._prev_box: Optional[np.ndarray] = None
+
+    # -- region ---------------------------------------------------------------
+    def _detect_box(self, image: np.ndarray, time: float) -> Optional[np.ndarray]:
+        if self.fixed_box is not None:
+            return self.fixed_box
+        if self._prev_box is not None:
+            return self._prev_box
+        if self._detector is None:
+            from lagc_hand.engines.mediapipe_engine import MediaPipeEngine
+
+            self._detector = MediaPipeEngine(max_hands=2)
+        boxes = [o.box for o in self._detector.process(image, time) if o.box is not None]
+        if not boxes:
+            return None
+        b = np.stack(boxes)
+        return np.array([b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max()], dtype=np.float64)
+
+    @staticmethod
+    def crop_for_box(box: np.ndarray) -> tuple[np.ndarray, float]:
+        """(centre (2,), half side) of the square crop for a hands box."""
+        from lagc_hand.net.data.sample import HAND_BBOX_RATIO
+
+        centre = (box[:2] + box[2:]) / 2
+        half = max(box[2] - box[0], box[3] - box[1], 8.0) / 2 / HAND_BBOX_RATIO * KEYPOINT_BOX_MARGIN
+        return centre, float(half)
+
+    # -- main -----------------------------------------------------------------
+    def run_crop(self, image: np.ndarray, centre: np.ndarray, half: float) -> dict[str, np.ndarray]:
+        """Network outputs for one crop, as numpy (batch of 1 removed)."""
+        import cv2
+        import torch
+
+        from lagc_hand.net.data.sample import crop_affine
+
+        aff = crop_affine(centre, half, CROP_SIZE)
+        crop = cv2.warpAffine(image, aff, (CROP_SIZE, CROP_SIZE), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+        x = torch.from_numpy(crop.astype(np.float32).transpose(2, 0, 1) / 255.0)[None].to(self.device)
+        with torch.no_grad():
+            out = self.model(x)
+        return {k: v[0].float().cpu().numpy() for k, v in out.items()}
+
+    def process(self, image: np.ndarray, time: float = 0.0) -> list[HandObservation]:
+        if image is None or image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise InputError("the engine needs (H, W, 3) uint8 RGB images")
+        box = self._detect_box(image, time)
+        if box is None:
+            self._prev_box = None
+            return []
+        centre, half = self.crop_for_box(box)
+        out = self.run_crop(image, centre, half)
+        return self._observations(out, centre, half)
+
+    def _observations(self, out: dict[str, np.ndarray], centre: np.ndarray, half: float) -> list[HandObservation]:
+        from lagc_hand_blender.core.skeleton import PUBLIC_MIDDLE_MCP
+
+        to_full = 2 * half / CROP_SIZE
+        origin = centre - half
+        obs, kept = [], []
+        for h in range(2):
+            heat = out["heatmaps"][21 * h : 21 * (h + 1)]
+            score = float(np.clip(heat.reshape(21, -1).max(1).mean(), 0.0, 1.0))
+            if score < self.min_score:
+                continue
+            kp2 = (out["joints2d"][h] * to_full + origin).astype(np.float32)
+            root = out["joints"][h, PUBLIC_MIDDLE_MCP]
+            box = np.array([kp2[:, 0].min(), kp2[:, 1].min(), kp2[:, 0].max(), kp2[:, 1].max()], np.float32)
+            kept.append(box)
+            obs.append(HandObservation(
+                keypoints2d=kp2,
+                keypoints3d=(out["joints"][h] - root).astype(np.float32),
+                handedness=float(h),
+                score=score,
+                box=box,
+                vertices=(out["vertices"][h] - root).astype(np.float32),
+                extra={"engine": "lagc", "output_hand": ("left", "right")[h], "crop_centre": centre.tolist(), "crop_half": half},
+            ))
+        # Track: the next frame's region is where both hands were just seen.
+        if self.fixed_box is None:
+            if len(kept) == 2:
+                b = np.stack(kept)
+                self._prev_box = np.array([b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max()], dtype=np.float64)
+            else:
+                self._prev_box = None
+        return obs
+
+    def reset(self) -> None:
+        self._prev_box = None
+        if self._detector is not None and hasattr(self._detector, "reset"):
+            self._detector.reset()
+
+    def close(self) -> None:
+        if self._own_detector and self._detector is not None:
+            self._detector.close()
+        self._detector = None
+
+    def __enter__(self) -> "LagcEngine":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def create_lagc_engine(checkpoint: Optional[str] = None, device: str = "auto", **kwargs: Any) -> LagcEngine:
+    """Factory used by the engine registry (``lagc_hand.engines.create_engine('lagc', ...)``)."""
+    return LagcEngine(checkpoint=checkpoint, device=device, **kwargs)
+
+
+create_engine = create_lagc_engine
