@@ -71,8 +71,15 @@ def run_pipeline(
     progress: Optional[ProgressCallback] = None,
     should_cancel: Optional[CancelCheck] = None,
     fit_config=None,
+    intermediates: Optional[dict] = None,
 ) -> ReconstructResult:
-    """Reconstruct both hands of ``video``; see :func:`lagc_hand.api.reconstruct`."""
+    """Reconstruct both hands of ``video``; see :func:`lagc_hand.api.reconstruct`.
+
+    fit_config: a :class:`lagc_hand.fitting.FitConfig` to override the default.
+    intermediates: if a dict is given, it receives ``tracking``
+    (:class:`~lagc_hand.tracking.TrackingResult`) and ``placements``
+    (side -> :class:`~lagc_hand.placement.Placement`), for benchmarks and debugging.
+    """
     report = progress or (lambda p: None)
     cancelled = should_cancel or (lambda: False)
     _check_options(options)
@@ -131,6 +138,8 @@ def run_pipeline(
         for s in SIDES
     }
     timer.add("place", time.perf_counter() - t0)
+    if intermediates is not None:
+        intermediates.update(tracking=tracking, placements=placements, intrinsics=K)
 
     # ---- fit + cleanup, per hand
     from lagc_hand.cleanup import CleanConfig, clean_hand
@@ -145,7 +154,9 @@ def run_pipeline(
     for side in SIDES:
         if cancelled():
             raise Cancelled("reconstruction cancelled by the user")
+        t0 = time.perf_counter()
         params, model = load_hand_model(options.hand_model, side, device)
+        timer.add("model", time.perf_counter() - t0)
         model_id = params.model_id
         if faces is None:
             faces, skin = params.f.astype(np.int32), params.weights.astype(np.float32)
@@ -243,7 +254,8 @@ def _summary(n, tracking, hands, fit_errors, stages, total_s, info, options, K) 
     pct = lambda m: round(100.0 * float(np.mean(m)), 1) if n else 0.0  # noqa: E731
     left, right = hands["left"].present, hands["right"].present
     stages = {k: round(v, 4) for k, v in stages.items()}
-    ours = sum(v for k, v in stages.items() if k not in ("engine", "decode"))
+    # Our share: tracking, placement, fitting, cleanup (not decode, the engine or one-off model loading).
+    ours = sum(v for k, v in stages.items() if k not in ("engine", "decode", "model"))
     any_found = bool(np.any(left) or np.any(right))
     if not any_found:
         message = f"no hands found in {n} frames"

@@ -1,0 +1,33 @@
+"""Shared bits of the benchmarks: paths, machine description, RESULTS.md writer."""
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "assets" / "samples" / "two_hands.mp4"
+SAMPLE_GT = ROOT / "assets" / "samples" / "two_hands_gt.npz"
+RESULTS = ROOT / "bench" / "RESULTS.md"
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} CPU threads, Python {platform.python_version()}, {platform.system()}"
+
+
+def append_results(title: str, body: str) -> None:
+    stamp = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
+    text = f"\n## {title} — {stamp}\n\nMachine: {machine()}\n\n{body.rstrip()}\n"
+    if not RESULTS.exists():
+        text = "# Benchmark results\n\nAppended by `python -m bench` (newest last).\n" + text
+    with open(RESULTS, "a") as f:
+        f.write(text)
