@@ -12,6 +12,19 @@ from ..core.rig import change_points
 from . import compat
 
 
+_FILLED: dict = {}
+
+
+def _filled(n: int, value: int) -> np.ndarray:
+    """A cached (n,) int32 array of ``value`` (every F-Curve of a hand has the same length)."""
+    arr = _FILLED.get((n, value))
+    if arr is None:
+        if len(_FILLED) > 16:
+            _FILLED.clear()
+        arr = _FILLED[(n, value)] = np.full(n, value, dtype=np.int32)
+    return arr
+
+
 def write_keys(fcurve, frames: np.ndarray, values: np.ndarray, interpolation: str = 'LINEAR',
                key_types: np.ndarray | None = None) -> None:
     """Append keys to an empty F-Curve in one go.
@@ -30,8 +43,9 @@ def write_keys(fcurve, frames: np.ndarray, values: np.ndarray, interpolation: st
     points = fcurve.keyframe_points
     points.add(n)
     points.foreach_set("co", co.ravel())
-    points.foreach_set("interpolation", np.full(n, compat.interpolation_value(interpolation), dtype=np.int32))
-    if key_types is not None:
+    points.foreach_set("interpolation", _filled(n, compat.interpolation_value(interpolation)))
+    # New keys are already 'KEYFRAME': only write types when some key differs.
+    if key_types is not None and np.any(key_types != compat.keyframe_type_value('KEYFRAME')):
         points.foreach_set("type", np.ascontiguousarray(key_types, dtype=np.int32))
     # Keys are sorted and unique, and linear/constant keys ignore handles, so the
     # costly fcurve.update() (re-sort + handle recalculation) is not needed.
