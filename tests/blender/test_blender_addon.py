@@ -338,3 +338,32 @@ def test_exports_round_trip(clean, motion, tmp_path):
     assert bpy.ops.import_anim.bvh(filepath=str(out / "rt_right.bvh"), frame_start=int(motion.frames[0]) + 1,
                                    use_fps_scale=False, update_scene_duration=True) == {'FINISHED'}
     check(right_arm(), "bvh")
+
+
+def test_open_hand_model_skins_like_linear_blend_skinning(clean):
+    """With the project's open hand model (smooth weights), Blender's Armature
+    modifier deforms the mesh exactly as linear blend skinning of the motion."""
+    if not os.path.exists(lagc_synth.OPEN_HAND):
+        pytest.skip("assets/open_hand_right.npz not generated yet")
+    scene_mod = ext_module(clean, "blender.scene")
+    motion = lagc_synth.make_motion(T=12, seed=11, use_open_hand=True)
+    result = scene_mod.import_motion(motion, scene_mod.ImportOptions(name="O"))
+    W = motion.skin_weights.astype(np.float64)
+    for side in ("left", "right"):
+        hand = motion.hands[side]
+        rest_v = hand.rest_vertices.astype(np.float64)
+        J = hand.rest_joints.astype(np.float64)
+        posed, A = lagc_synth.forward_kinematics(hand.clean.quats.astype(np.float64), hand.clean.root.astype(np.float64),
+                                                 J, rest_v[hand.tip_vertex_ids])
+        i = 8
+        bpy.context.scene.frame_set(int(motion.frames[i]) + 1)
+        mesh = result.meshes[side]
+        assert len(mesh.data.vertices) == rest_v.shape[0] and len(mesh.data.polygons) == motion.faces.shape[0]
+        dg = bpy.context.evaluated_depsgraph_get()
+        m = mesh.evaluated_get(dg).to_mesh()
+        co = np.zeros(3 * len(m.vertices), dtype=np.float32)
+        m.vertices.foreach_get("co", co)
+        mesh.evaluated_get(dg).to_mesh_clear()
+        per_joint = np.einsum("jab,vjb->vja", A[i], rest_v[:, None] - J[None]) + posed[i][None, :16]
+        want = np.einsum("vj,vja->va", W, per_joint)
+        np.testing.assert_allclose(co.reshape(-1, 3), want, atol=2e-5)
