@@ -367,3 +367,20 @@ def test_open_hand_model_skins_like_linear_blend_skinning(clean):
         per_joint = np.einsum("jab,vjb->vja", A[i], rest_v[:, None] - J[None]) + posed[i][None, :16]
         want = np.einsum("vj,vja->va", W, per_joint)
         np.testing.assert_allclose(co.reshape(-1, 3), want, atol=2e-5)
+
+
+def test_video_plate_fills_the_camera_view(clean, tmp_path):
+    from bpy_extras.object_utils import world_to_camera_view
+
+    scene_mod = ext_module(clean, "blender.scene")
+    preview = ext_module(clean, "blender.preview")
+    motion = lagc_synth.make_motion(T=8, seed=2, image_size=(800, 450))
+    video = tmp_path / "plate.mp4"
+    video.write_bytes(b"\x00" * 64)  # any file: Blender opens the movie lazily, at render time
+    result = scene_mod.import_motion(motion, scene_mod.ImportOptions(name="P", video_path=""))
+    plate = preview.add_video_plate(result, motion, str(video), depth=4.0)
+    bpy.context.view_layer.update()
+    corners = [world_to_camera_view(bpy.context.scene, result.camera, plate.matrix_world @ v.co)
+               for v in plate.data.vertices]
+    np.testing.assert_allclose([(c.x, c.y) for c in corners], [(0, 1), (1, 1), (1, 0), (0, 0)], atol=1e-5)
+    assert all(abs(c.z - 4.0) < 1e-4 for c in corners)
