@@ -285,6 +285,11 @@ def test_malformed_requests_4xx(client):
     _error(client.post(f"{API}/jobs/from-path", content=b"{", headers={"Content-Type": "application/json"}),
            422, "invalid_request")
     _error(client.post(f"{API}/jobs/from-path", json={"path": "/x", "extra": 1}), 422, "invalid_request")
+    _error(client.post(f"{API}/jobs/from-path", content=b"\xff", headers={"Content-Type": "application/json"}),
+           400, "invalid_request")
+    r = client.put(f"{API}/jobs/{'0' * 32}")
+    _error(r, 405, "method_not_allowed")
+    assert r.headers["allow"] == "DELETE, GET"  # every method of that path, not just the first route's
 
 
 def test_unknown_job_404(client):

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import signal
 import time
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -136,5 +139,51 @@ def test_infer_frames(tmp_path):
             assert r.status_code == 422 and "fps" in r.json()["error"]["message"]
             r = c.post(f"{API}/infer/frames", files=files[:1], data={"options": json.dumps({"engine": "lagc"})})
             assert r.status_code == 422 and r.json()["error"]["code"] == "engine_unavailable"
+    finally:
+        srv.stop()
+
+
+def _children(pid: int) -> list[int]:
+    """Child processes of ``pid`` (Linux /proc; children are listed per thread)."""
+    out = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            out += [int(x) for x in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return out
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux /proc")
+def test_worker_process_crash_fails_job_not_server(tmp_path):
+    """A native crash in the pipeline (here: SIGKILL of the job's worker process)
+    fails that one job with a clear message; the server and later jobs go on."""
+    allowed = tmp_path / "videos"
+    allowed.mkdir()
+    long = write_video(allowed / "long.mp4", 600, size=(128, 96))
+    short = write_video(allowed / "short.mp4", 9)
+    srv = ServerProcess(tmp_path / "srv", "--allow-dir", str(allowed))
+    srv.start()
+    try:
+        with srv.client() as c:
+            jid = c.post(f"{API}/jobs/from-path", json={"path": str(long)}).json()["id"]
+            wait_for(c, jid, ("running",), timeout=120)
+            deadline = time.monotonic() + 120
+            while c.get(f"{API}/jobs/{jid}").json()["frames_done"] == 0:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            # (multiprocessing's resource tracker is a child too; the worker runs spawn_main)
+            workers = [p for p in _children(srv.proc.pid)
+                       if b"spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes()]
+            assert len(workers) == 1, workers
+            os.kill(workers[0], signal.SIGKILL)
+            job = wait_for(c, jid, ("failed", "done", "cancelled"), timeout=60)
+            assert job["state"] == "failed" and job["error"]["code"] == "internal", job
+            assert "worker process" in job["error"]["message"]
+            assert srv.alive()
+            job = wait_for(c, c.post(f"{API}/jobs/from-path", json={"path": str(short)}).json()["id"],
+                           ("done", "failed"), timeout=120)
+            assert job["state"] == "done", job
+            assert handmotion.loads(c.get(f"{API}/jobs/{job['id']}/result").content).num_frames == 9
     finally:
         srv.stop()

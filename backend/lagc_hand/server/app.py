@@ -27,6 +27,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from lagc_hand import __version__
 from lagc_hand.server import frames as frames_mod
@@ -166,7 +167,14 @@ def create_app(config: ServerConfig) -> FastAPI:
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException):
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "invalid_request")
-        return error_response(exc.status_code, code, str(exc.detail), getattr(exc, "headers", None))
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:
+            # Starlette names only the methods of the first route with this path;
+            # FastAPI makes one route per method, so collect them all.
+            allowed = sorted({m for r in app.router.routes if r.matches(request.scope)[0] == Match.PARTIAL
+                              for m in (getattr(r, "methods", None) or ())})
+            headers["Allow"] = ", ".join(allowed)
+        return error_response(exc.status_code, code, str(exc.detail), headers or None)
 
     # ------------------------------------------------------------------ helpers
 
@@ -233,7 +241,7 @@ def create_app(config: ServerConfig) -> FastAPI:
     # ------------------------------------------------------------------ routes
 
     @app.get(f"{API}/health", response_model=Health, tags=["server"], summary="liveness (no token needed)")
-    def health() -> Health:
+    async def health() -> Health:
         return Health(version=__version__, engines=frames_mod.available_engines())
 
     @app.get("/openapi.json", include_in_schema=False, dependencies=auth)
@@ -278,7 +286,7 @@ def create_app(config: ServerConfig) -> FastAPI:
 
     @app.post(f"{API}/jobs/from-path", response_model=Job, status_code=201, tags=["jobs"], dependencies=auth,
               summary="submit a video the server reads from disk (under --allow-dir)",
-              responses=_err(404, 413, 415, 422))
+              responses=_err(400, 404, 413, 415, 422))
     def submit_path(body: FromPathRequest) -> Job:
         real = resolve_allowed_path(body.path, config.allow_dirs)
         if real is None:
@@ -298,14 +306,16 @@ def create_app(config: ServerConfig) -> FastAPI:
 
     @app.get(f"{API}/jobs", response_model=JobList, tags=["jobs"], dependencies=auth, responses=_err(422),
              summary="all jobs, newest first")
-    def list_jobs(limit: int = Query(100, ge=1, le=1000)) -> JobList:
+    async def list_jobs(limit: int = Query(100, ge=1, le=1000)) -> JobList:
         return JobList(jobs=[job_view(r) for r in store.list(limit)])
 
     JobId = PathParam(..., description="job id (32 hex digits)", max_length=64)
 
     @app.get(f"{API}/jobs/{{job_id}}", response_model=Job, tags=["jobs"], dependencies=auth,
              responses=_err(404, 422), summary="one job's state and progress")
-    def get_job(job_id: str = JobId) -> Job:
+    async def get_job(job_id: str = JobId) -> Job:
+        # async on purpose: a primary-key read plus an in-memory overlay takes
+        # microseconds; a thread-pool hop would cost more than the work.
         return job_view(get_record(job_id))
 
     @app.post(f"{API}/jobs/{{job_id}}/cancel", response_model=Job, tags=["jobs"], dependencies=auth,
