@@ -135,54 +135,69 @@ class LAGCHAND_OT_reconstruct(bpy.types.Operator):
     def modal(self, context, event):
         if event.type == 'ESC' and event.value == 'PRESS':
             self._runner.cancel()
+            return {'RUNNING_MODAL'}  # consumed: Esc means "cancel the job" here
         if event.type != 'TIMER':
             return {'PASS_THROUGH'}
-        status = self._runner.status()
-        wm = context.window_manager
-        wm.lagc_hand_progress = 100.0 * status.progress
-        wm.lagc_hand_status = status.describe()
-        if context.workspace is not None:
-            context.workspace.status_text_set(f"LAGC-Hand: {status.describe()}  (Esc to cancel)")
-        for area in context.screen.areas if context.screen else ():
-            if area.type == 'VIEW_3D':
-                area.tag_redraw()
-        if not status.finished:
+        if not poll_job(context, self._runner).finished:
             return {'PASS_THROUGH'}
-        wm.event_timer_remove(self._timer)
-        if context.workspace is not None:
-            context.workspace.status_text_set(None)
+        context.window_manager.event_timer_remove(self._timer)
         return self._finish(context)
 
     def _finish(self, context):
         global _active_runner
-        status = self._runner.status()
         _active_runner = None
-        wm = context.window_manager
-        wm.lagc_hand_running = False
-        wm.lagc_hand_status = status.describe()
-        wm.lagc_hand_progress = 100.0 * status.progress
-        if status.state == 'cancelled':
-            self.report({'WARNING'}, "LAGC-Hand: reconstruction cancelled")
-            return {'CANCELLED'}
-        if status.state != 'done':
-            self.report({'ERROR'}, status.message or f"LAGC-Hand: job ended {status.state}")
-            return {'CANCELLED'}
-        s = context.scene.lagc_hand
-        name = os.path.splitext(os.path.basename(self._video))[0] or "LAGC"
-        options = scene_writer.ImportOptions(name=name, variant=s.variant, low_confidence=s.low_confidence,
-                                             camera=s.create_camera, video_path=self._video)
-        try:
-            result = scene_writer.import_motion_file(status.result_path, options, context.scene)
-        except HandMotionError as exc:
-            self.report({'ERROR'}, str(exc))
-            return {'CANCELLED'}
-        if s.source_type == 'CLIP' and s.clip is not None and result.camera is not None and result.clip is not None:
-            # Reuse the user's clip rather than a second copy of the same footage.
-            result.camera.data.background_images[0].clip = s.clip
-            bpy.data.movieclips.remove(result.clip)
-            context.scene.active_clip = s.clip
-        _report_import(self, result)
-        return {'FINISHED'}
+        level, message, result = apply_job_result(context, self._runner, self._video)
+        for warning in result.warnings if result else ():
+            self.report({'WARNING'}, warning)
+        self.report({level}, message)
+        return {'FINISHED'} if level == 'INFO' else {'CANCELLED'}
+
+
+def poll_job(context, runner: JobRunner):
+    """One main-thread tick of a running job: mirror its status into the panel
+    (window-manager properties) and the status bar.  Returns the status."""
+    status = runner.status()
+    wm = context.window_manager
+    wm.lagc_hand_running = not status.finished
+    wm.lagc_hand_progress = 100.0 * status.progress
+    wm.lagc_hand_status = status.describe()
+    workspace = getattr(context, "workspace", None)
+    if workspace is not None:
+        workspace.status_text_set(None if status.finished else f"LAGC-Hand: {status.describe()}  (Esc to cancel)")
+    screen = getattr(context, "screen", None)
+    for area in screen.areas if screen else ():
+        if area.type == 'VIEW_3D':
+            area.tag_redraw()
+    return status
+
+
+def apply_job_result(context, runner: JobRunner, video: str):
+    """Main thread, once the job is finished: import the result into the scene.
+
+    Returns ``(report level, message, ImportResult or None)``; nothing is left in
+    the scene unless the import fully succeeded.
+    """
+    status = poll_job(context, runner)
+    if status.state == 'cancelled':
+        return 'WARNING', "LAGC-Hand: reconstruction cancelled", None
+    if status.state != 'done':
+        return 'ERROR', status.message or f"LAGC-Hand: job ended {status.state}", None
+    s = context.scene.lagc_hand
+    name = os.path.splitext(os.path.basename(video))[0] or "LAGC"
+    options = scene_writer.ImportOptions(name=name, variant=s.variant, low_confidence=s.low_confidence,
+                                         camera=s.create_camera, video_path=video)
+    try:
+        result = scene_writer.import_motion_file(status.result_path, options, context.scene)
+    except HandMotionError as exc:
+        return 'ERROR', str(exc), None
+    if s.source_type == 'CLIP' and s.clip is not None and result.camera is not None and result.clip is not None:
+        # Reuse the user's clip rather than a second copy of the same footage.
+        result.camera.data.background_images[0].clip = s.clip
+        bpy.data.movieclips.remove(result.clip)
+        result.clip = s.clip
+        context.scene.active_clip = s.clip
+    hands = ", ".join(sorted(result.armatures)) or "no hands"
+    return 'INFO', f"LAGC-Hand: imported {hands} into collection '{result.collection.name}'", result
 
 
 class LAGCHAND_OT_cancel_job(bpy.types.Operator):

@@ -4,6 +4,7 @@ real HTTP servers on 127.0.0.1: a stdlib server speaking the v1 API
 ``lagc-hand serve`` process."""
 from __future__ import annotations
 
+import importlib
 import os
 import time
 
@@ -173,6 +174,45 @@ def test_reconstruct_operator_errors_leave_scene_empty(clean, token_file, video,
     assert len(bpy.data.objects) == 0 and len(bpy.data.actions) == 0
     assert not bpy.context.window_manager.lagc_hand_running
     assert url.startswith("http://127.0.0.1:")
+
+
+def test_timer_ticks_show_progress_without_blocking(clean, token_file, video, tmp_path, motion_bytes):
+    """The modal operator's per-timer-tick path: the main thread keeps running while
+    the worker talks to the backend, progress reaches the panel, the result is
+    applied on the main thread."""
+    operators = importlib.import_module(f"{clean.__name__}.blender.operators")
+    wm = bpy.context.window_manager
+    with ApiServer(TOKEN, motion_bytes, frames_total=40, step=4) as srv:
+        runner = JobRunner(client_mod.Client(srv.url, token_file), video, {}, str(tmp_path), poll_interval=0.02)
+        runner.start()
+        ticks, progress = 0, []
+        while not operators.poll_job(bpy.context, runner).finished:
+            ticks += 1
+            progress.append(wm.lagc_hand_progress)
+            assert wm.lagc_hand_running
+            time.sleep(0.01)
+        level, message, result = operators.apply_job_result(bpy.context, runner, video)
+    assert ticks > 3  # the main thread was never blocked by the job
+    assert progress == sorted(progress) and max(progress) > 0
+    assert level == 'INFO' and "imported left, right" in message
+    assert set(result.armatures) == {"left", "right"}
+    assert not wm.lagc_hand_running and wm.lagc_hand_progress == 100.0
+
+
+def test_cancelled_tick_path_creates_nothing(clean, token_file, video, tmp_path, motion_bytes):
+    operators = importlib.import_module(f"{clean.__name__}.blender.operators")
+    with ApiServer(TOKEN, motion_bytes, endless=True, frames_total=100, step=1) as srv:
+        runner = JobRunner(client_mod.Client(srv.url, token_file), video, {}, str(tmp_path), poll_interval=0.02)
+        runner.start()
+        while operators.poll_job(bpy.context, runner).state != "running":
+            time.sleep(0.01)
+        runner.cancel()  # what Esc / the Cancel button do
+        while not operators.poll_job(bpy.context, runner).finished:
+            time.sleep(0.01)
+        level, message, result = operators.apply_job_result(bpy.context, runner, video)
+        assert srv.cancelled
+    assert level == 'WARNING' and "cancelled" in message and result is None
+    assert len(bpy.data.objects) == 0
 
 
 def test_check_connection_operator(clean, token_file, tmp_path):
