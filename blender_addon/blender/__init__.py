@@ -4,7 +4,7 @@ Sub-modules are imported inside :func:`register` so that importing the scene
 writer alone (headless scripts, the batch command) registers no UI.
 """
 
-_MODULES = ("props", "preferences", "operators", "panel")
+_MODULES = ("props", "preferences", "operators", "panel", "cleanup_ops", "retarget", "cleanup_panel")
 
 
 def _modules():
