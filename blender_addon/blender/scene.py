@@ -25,7 +25,7 @@ class ImportOptions:
     low_confidence: frames below this confidence get 'JITTER' keyframes.
     camera:         create a camera matching the intrinsics (and set render size).
     video_path:     source video for the camera background; ``None`` = the
-                    motion's ``meta["source_path"]`` if that file exists.
+                    motion's ``meta["source"]`` if that file exists; ``""`` = none.
     set_scene:      set the scene's frame range and fps from the motion.
     """
 
@@ -108,8 +108,9 @@ def import_motion(motion: hm.HandMotion, options: ImportOptions | None = None, s
             result.camera = build_camera(f"{name}_camera", motion, root, collection, created)
             scene.camera = result.camera
             video = options.video_path
-            if video is None:
-                video = motion.meta.get("source_path") if isinstance(motion.meta, dict) else None
+            if video is None and isinstance(motion.meta, dict):
+                # The pipeline records the video it read as meta["source"].
+                video = motion.meta.get("source") or motion.meta.get("source_path")
             if video:
                 result.clip = attach_video(result.camera, video, created)
                 if result.clip is None:

@@ -234,13 +234,18 @@ def test_video_background(clean, motion, tmp_path):
     scene_mod = ext_module(clean, "blender.scene")
     missing = scene_mod.import_motion(motion, scene_mod.ImportOptions(name="M", video_path=str(tmp_path / "no.mp4")))
     assert missing.clip is None and any("not found" in w for w in missing.warnings)
-    video = os.path.join(REPO, "assets", "samples", "two_hands.mp4")
-    if not os.path.exists(video):
-        pytest.skip("assets/samples/two_hands.mp4 not generated yet")
+    cv2 = pytest.importorskip("cv2", reason="needs OpenCV to write a test video")
+    video = str(tmp_path / "clip.mp4")
+    writer = cv2.VideoWriter(video, cv2.VideoWriter_fourcc(*"mp4v"), 30.0, motion.image_size)
+    for i in range(50):
+        writer.write(np.full((motion.image_size[1], motion.image_size[0], 3), i * 4, np.uint8))
+    writer.release()
     result = scene_mod.import_motion(motion, scene_mod.ImportOptions(name="B", video_path=video))
     bg = result.camera.data.background_images[0]
     assert bg.source == 'MOVIE_CLIP' and bg.clip == result.clip and result.clip.frame_start == 1
     assert result.camera.data.show_background_images
+    assert tuple(result.clip.size) == motion.image_size and result.clip.frame_duration == 50
+    assert bpy.context.scene.active_clip == result.clip
 
 
 def test_bad_file_reports_and_leaves_scene_untouched(clean, motion, tmp_path):
