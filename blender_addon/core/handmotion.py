@@ -18,7 +18,10 @@ Contents (``T`` frames, ``V`` mesh vertices, ``F`` faces, ``B`` shape coefficien
 ``frames``          (T,) int64   source frame index of each sample.
 ``times``           (T,) float64 seconds from the start of the video.
 ``intrinsics``      (3, 3) float64 pinhole matrix K (pixels).
-``faces``           (F, 3) int32  mesh triangles (shared by both hands' meshes).
+``faces``           (F, 3) int32  mesh triangles (shared by both hands' meshes), wound
+                    outward for the right hand; the left hand is a mirror image,
+                    so readers orient each hand's triangles to a positive signed
+                    volume (``lagc_hand_blender.core.rig.fix_winding``).
 ``skin_weights``    (V, 16) float32 linear-blend-skinning weights, MANO joint order.
 
 Per hand ``h`` in ``left``, ``right`` (all present even when a hand is never seen):
