@@ -100,7 +100,7 @@ def test_sample_choreography(sample):
     assert d_thumb[touching].min() < 0.01
     # away from the touch the meshes keep apart (the crossing passes with depth between them)
     far = np.setdiff1d(np.arange(120), np.arange(touching.min() - 8, touching.max() + 9))
-    gaps = [np.linalg.norm(pr.vertices[t, ::3, None] - pl.vertices[t, None, ::3], axis=-1).min() for t in far]
+    gaps = [np.linalg.norm(pr.vertices[t, ::4, None] - pl.vertices[t, None, ::4], axis=-1).min() for t in far[::2]]
     assert min(gaps) > 0.01
 
 

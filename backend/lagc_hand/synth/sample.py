@@ -151,14 +151,15 @@ def sample_tracks(right: HandModelParams, left: HandModelParams, fps: float = FP
         _key(1.50, "steeple", (25, -8, 5), (sx - 0.03, 0.07, 0.48)),
         _key(1.85, "steeple", steeple_tilt, (sx, 0.07, 0.48)),
         _key(2.30, "steeple", steeple_tilt, (sx, 0.07, 0.48)),
-        _key(2.70, "relaxed", (10, 20, 0), (-0.04, 0.06, 0.46)),
-        _key(3.30, "wave", (0, 25, 0), (0.06, 0.05, 0.44)),
+        _key(2.60, "relaxed", (20, 10, 0), (sx - 0.01, 0.07, 0.45)),
+        _key(3.00, "relaxed", (10, 20, 0), (-0.03, 0.06, 0.44)),
+        _key(3.45, "wave", (0, 25, 0), (0.06, 0.05, 0.44)),
         _key(4.00, "flat", (-10, 20, 0), (0.15, 0.06, 0.44)),
     ]
-    # left: same timing, its own finger angles and depth (it passes behind)
-    l_kinds = ["flat", "wave", "relaxed", "point", "steeple", "steeple", "steeple", "relaxed", "flat", "wave"]
-    l_depth = [0.52, 0.52, 0.50, 0.50, 0.48, 0.48, 0.48, 0.52, 0.58, 0.60]
-    l_x = [0.15, 0.14, 0.13, 0.10, None, None, None, 0.04, -0.06, -0.16]
+    # left: same timing, its own finger angles and depth (first back off, then pass behind)
+    l_kinds = ["flat", "wave", "relaxed", "point", "steeple", "steeple", "steeple", "relaxed", "relaxed", "flat", "wave"]
+    l_depth = [0.52, 0.52, 0.50, 0.50, 0.48, 0.48, 0.48, 0.53, 0.56, 0.58, 0.60]
+    l_x = [0.15, 0.14, 0.13, 0.10, None, None, None, None, 0.04, -0.06, -0.16]
     l_keys = []
     for k, kind, z, x in zip(r_keys, l_kinds, l_depth, l_x):
         pos = k.pos.copy()
