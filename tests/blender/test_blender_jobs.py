@@ -268,3 +268,36 @@ def test_against_the_real_server(clean, tmp_path):
             assert (job.get("error") or {}).get("message", "") in final.message
     finally:
         server.stop()
+
+
+def test_start_backend_button_then_check_connection(clean, tmp_path, monkeypatch):
+    launcher = pytest.importorskip("lagc_hand.server.launcher", reason="the backend package is not installed here")
+    import sys
+
+    operators = importlib.import_module(f"{clean.__name__}.blender.operators")
+    port = launcher.free_port()
+    # The started server and the add-on's default token path agree through the environment.
+    monkeypatch.setenv("LAGC_HAND_TOKEN_FILE", str(tmp_path / "config" / "token"))
+    monkeypatch.setenv("LAGC_HAND_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("LAGC_HAND_STATE_DIR", str(tmp_path / "state"))
+    prefs = bpy.context.preferences.addons[clean.__name__].preferences
+    prefs.backend_url, prefs.token_file = f"http://127.0.0.1:{port}", ""
+    prefs.backend_command = (f'"{sys.executable}" -m lagc_hand.cli serve --host 127.0.0.1 --port {port} '
+                             f'--state-dir "{tmp_path / "state"}"')
+    with pytest.raises(RuntimeError, match="not reachable"):
+        bpy.ops.lagc_hand.check_connection()  # nothing runs yet
+    assert bpy.ops.lagc_hand.start_backend() == {'FINISHED'}
+    proc = operators._backend_processes[-1]
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                assert bpy.ops.lagc_hand.check_connection() == {'FINISHED'}
+                break
+            except RuntimeError:
+                assert proc.poll() is None, "the backend process exited"
+                assert time.monotonic() < deadline, "the backend did not come up in 120 s"
+                time.sleep(0.5)
+    finally:
+        proc.terminate()
+        proc.wait(30)
