@@ -108,7 +108,7 @@ def test_good_video_gets_every_format_and_bad_one_is_reported(first_run):
     assert m["complete"] and set(m["outputs"]) == set(FORMATS.split(","))
     summary = json.loads((out / "batch_summary.json").read_text())
     assert summary["counts"] == {"done": 1, "skipped": 0, "failed": 1}
-    assert not (out / "broken" / "manifest.json").exists()
+    assert not (out / "broken").exists()  # no empty folder for a video that failed at once
 
 
 def test_qa_report_numbers_and_thumbnail(first_run):

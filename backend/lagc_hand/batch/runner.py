@@ -115,21 +115,22 @@ def _fmt_progress(msg: dict) -> str:
     return stage + (f": {msg['message']}" if msg.get("message") else "")
 
 
-def run_local(tasks: list[VideoTask], workers: int, printer: Printer) -> list[VideoResult]:
+def run_local(tasks: list[VideoTask], workers: int, printer: Printer, done_before: int = 0,
+              total: int | None = None) -> list[VideoResult]:
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
     pending = list(tasks)
     running: dict[str, _Running] = {}
     results: dict[str, VideoResult] = {}
     last_line: dict[str, float] = {}
-    total = len(tasks)
+    total = total or len(tasks)
     while pending or running:
         while pending and len(running) < workers:
             t = pending.pop(0)
             proc = ctx.Process(target=_child, args=(t, q), name=f"lagc-batch-{t.name}", daemon=False)
             proc.start()
             running[t.name] = _Running(t, proc, time.perf_counter())
-            printer(f"[{len(results) + len(running)}/{total}] {t.name}: started")
+            printer(f"[{done_before + len(results) + len(running)}/{total}] {t.name}: started")
         try:
             kind, name, payload = q.get(timeout=0.25)
         except queue.Empty:
@@ -145,7 +146,7 @@ def run_local(tasks: list[VideoTask], workers: int, printer: Printer) -> list[Vi
             r = running.pop(name, None)
             if r is not None:
                 r.proc.join(timeout=60)
-            _print_result(res, len(results), total, printer)
+            _print_result(res, done_before + len(results), total, printer)
         # A worker that died without a result (crash, killed, out of memory).
         for name, r in list(running.items()):
             if not r.proc.is_alive() and name not in results:
@@ -155,7 +156,7 @@ def run_local(tasks: list[VideoTask], workers: int, printer: Printer) -> list[Vi
                         res = VideoResult(**payload2)
                         results[name2] = res
                         running.pop(name2, None)
-                        _print_result(res, len(results), total, printer)
+                        _print_result(res, done_before + len(results), total, printer)
                         continue
                 except queue.Empty:
                     pass
@@ -165,7 +166,7 @@ def run_local(tasks: list[VideoTask], workers: int, printer: Printer) -> list[Vi
                                       error=f"the worker process died (exit code {r.proc.exitcode})",
                                       seconds=time.perf_counter() - r.started)
                     results[name] = res
-                    _print_result(res, len(results), total, printer)
+                    _print_result(res, done_before + len(results), total, printer)
     return [results[t.name] for t in tasks]
 
 
@@ -240,7 +241,8 @@ def run_batch(tasks: list[VideoTask], out_dir: str, workers: int = 1, ray_addres
         else:
             todo.append(t)
     if todo:
-        run = run_ray(todo, ray_address, workers, printer) if ray_address else run_local(todo, workers, printer)
+        run = (run_ray(todo, ray_address, workers, printer) if ray_address
+               else run_local(todo, workers, printer, len(results), len(tasks)))
         results.update({r.name: r for r in run})
     ordered = [results[t.name] for t in tasks]
     counts = {s: sum(r.status == s for r in ordered) for s in ("done", "skipped", "failed")}

@@ -141,6 +141,10 @@ def process_video(task: VideoTask, progress: Optional[Callable[[dict], None]] = 
             msg = str(exc)
         else:
             msg = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=6)}"
+        try:  # a video that failed before writing anything leaves no empty folder behind
+            os.rmdir(task.out_dir)
+        except OSError:
+            pass
         return VideoResult(task.source, task.name, "failed", error=msg, seconds=time.perf_counter() - t0)
     return VideoResult(task.source, task.name, "done", outputs, qa, seconds=time.perf_counter() - t0)
 
