@@ -97,7 +97,7 @@ class LAGCHAND_OT_reconstruct(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        return _active_runner is None
+        return _active_runner is None or _active_runner.status().finished
 
     def _start(self, context) -> bool:
         global _active_runner
@@ -290,10 +290,24 @@ CLASSES = (LAGCHAND_OT_import_motion, LAGCHAND_OT_reconstruct, LAGCHAND_OT_cance
            LAGCHAND_OT_switch_variant, LAGCHAND_OT_check_connection, LAGCHAND_OT_start_backend)
 
 
+@bpy.app.handlers.persistent
+def _cancel_on_load(*_args):
+    """Loading a file drops modal operators without telling them: cancel the job
+    (on the server too) instead of leaving it orphaned with the button disabled."""
+    global _active_runner
+    if _active_runner is not None:
+        _active_runner.cancel()
+        _active_runner = None
+    wm = bpy.context.window_manager
+    if wm is not None and hasattr(wm, "lagc_hand_running"):
+        wm.lagc_hand_running = False
+
+
 def register():
     for cls in CLASSES:
         bpy.utils.register_class(cls)
     bpy.types.TOPBAR_MT_file_import.append(menu_import)
+    bpy.app.handlers.load_pre.append(_cancel_on_load)
 
 
 def unregister():
@@ -301,6 +315,8 @@ def unregister():
     if _active_runner is not None:
         _active_runner.cancel()
         _active_runner = None
+    for handler in [h for h in bpy.app.handlers.load_pre if getattr(h, "__name__", "") == "_cancel_on_load"]:
+        bpy.app.handlers.load_pre.remove(handler)
     bpy.types.TOPBAR_MT_file_import.remove(menu_import)
     for cls in reversed(CLASSES):
         bpy.utils.unregister_class(cls)

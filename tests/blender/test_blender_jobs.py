@@ -215,6 +215,17 @@ def test_cancelled_tick_path_creates_nothing(clean, token_file, video, tmp_path,
     assert len(bpy.data.objects) == 0
 
 
+def test_loading_a_file_cancels_a_running_job(clean, token_file, video, tmp_path, motion_bytes):
+    operators = importlib.import_module(f"{clean.__name__}.blender.operators")
+    with ApiServer(TOKEN, motion_bytes, endless=True, frames_total=100, step=1) as srv:
+        runner = JobRunner(client_mod.Client(srv.url, token_file), video, {}, str(tmp_path), poll_interval=0.02)
+        operators._active_runner = runner.start()  # what the modal operator holds while it runs
+        assert not bpy.ops.lagc_hand.reconstruct.poll()
+        bpy.ops.wm.read_homefile(use_empty=True, use_factory_startup=True)  # drops modal handlers
+        assert runner.wait(10).state == "cancelled" and srv.cancelled == [runner.status().job_id]
+    assert operators._active_runner is None and bpy.ops.lagc_hand.reconstruct.poll()
+
+
 def test_check_connection_operator(clean, token_file, tmp_path):
     with ApiServer(TOKEN) as srv:
         _configure(clean, srv.url, token_file, "", tmp_path)
