@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lagc_hand_blender.core.rotations import quat_normalize, quat_slerp
+from .rotations import quat_normalize, quat_slerp
 
 
 def segments(present: np.ndarray) -> list[tuple[int, int]]:
