@@ -71,6 +71,7 @@ def pytest_sessionfinish(session, exitstatus):
 
 
 def pytest_unconfigure(config):
+    shutil.rmtree(_USER_DIR, ignore_errors=True)
     if bpy.app.version < (4, 3, 0):
         sys.stdout.flush()
         sys.stderr.flush()
