@@ -89,3 +89,35 @@ def render_still(path: str, frame: int, samples: int = 16, percentage: int = 100
     scene.render.filepath = path
     bpy.ops.render.render(write_still=True)
     return path
+
+
+def render_overlay(motion_path: str, video_path: str, out_png: str, frame: int | None = None,
+                   samples: int = 16, percentage: int = 100) -> str:
+    """Import ``motion_path`` into an empty scene, put ``video_path`` behind it and
+    render one frame (default: the first frame where both hands are present,
+    else the middle one) to ``out_png``.  Returns the path."""
+    from ..core.handmotion import load
+    from . import scene as scene_writer
+
+    motion = load(motion_path)
+    bpy.ops.wm.read_homefile(use_empty=True, use_factory_startup=True)
+    result = scene_writer.import_motion(motion, scene_writer.ImportOptions(name="overlay", video_path=""))
+    add_video_plate(result, motion, video_path)
+    if frame is None:
+        both = motion.hands["left"].present & motion.hands["right"].present
+        i = int(np.nonzero(both)[0][len(np.nonzero(both)[0]) // 2]) if both.any() else motion.num_frames // 2
+        frame = int(motion.frames[i]) + 1
+    return render_still(os.path.abspath(out_png), frame, samples=samples, percentage=percentage)
+
+
+if __name__ == "__main__":
+    import argparse
+
+    ap = argparse.ArgumentParser(description="Render a HandMotion over its video (one frame, Cycles CPU).")
+    ap.add_argument("motion")
+    ap.add_argument("video")
+    ap.add_argument("-o", "--out", required=True, help="PNG to write")
+    ap.add_argument("--frame", type=int, help="scene frame (video frame + 1); default: both hands present")
+    ap.add_argument("--samples", type=int, default=16)
+    args = ap.parse_args()
+    print(render_overlay(args.motion, args.video, args.out, args.frame, args.samples))
