@@ -100,7 +100,7 @@ def differences(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> list[str]
 def poll(k, url, token, interval, ids_q, stop, out) -> None:
     """One polling client (runs in its own process): GET a job's status (every
     10th request: the job list) until ``stop``; sends back latencies and errors."""
-    lat, errors = [], []
+    lat, errors, server = [], [], []
     with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30,
                       trust_env=False) as c:
         c.get(f"{API}/health")  # connect before the clock starts
@@ -113,6 +113,9 @@ def poll(k, url, token, interval, ids_q, stop, out) -> None:
             try:
                 r = c.get(path)
                 ok, detail = r.status_code == 200, f"{r.status_code} {r.text[:100]}"
+                timing = r.headers.get("server-timing", "")
+                if timing.startswith("app;dur="):
+                    server.append(float(timing[8:]) / 1000)
             except httpx.HTTPError as exc:
                 ok, detail = False, repr(exc)
             lat.append(time.perf_counter() - t0)
@@ -121,7 +124,7 @@ def poll(k, url, token, interval, ids_q, stop, out) -> None:
             i += 1
             if interval:
                 time.sleep(interval)
-    out.put((lat, errors))
+    out.put((lat, errors, server))
 
 
 def run_pollers(srv, args, get_ids, wait):
@@ -129,7 +132,8 @@ def run_pollers(srv, args, get_ids, wait):
     add-on instances or scripts would be, so that client-side GIL contention does
     not inflate the numbers); ``get_ids()`` gives the job ids once they are all
     connected; they poll until ``wait()`` returns.  Returns (latencies per
-    client, errors)."""
+    client, errors, server-side times per client from ``Server-Timing``, CPU
+    seconds the server process used meanwhile)."""
     ctx = mp.get_context("spawn")
     stop, ids_q, out = ctx.Event(), ctx.Queue(), ctx.Queue()
     procs = [ctx.Process(target=poll, args=(k, srv.url, srv.token, args.interval, ids_q, stop, out))
@@ -139,18 +143,30 @@ def run_pollers(srv, args, get_ids, wait):
     for _ in procs:
         assert out.get(timeout=300) == "ready"
     ids = get_ids()
+    cpu0 = process_cpu_s(srv.proc.pid)
     for _ in procs:
         ids_q.put(ids)
     wait()
     stop.set()
-    lat, errors = [], []
+    lat, errors, server = [], [], []
     for _ in procs:
-        per_lat, per_err = out.get(timeout=120)
+        per_lat, per_err, per_server = out.get(timeout=120)
         lat.append(per_lat)
         errors += per_err
+        server.append(per_server)
+    cpu = process_cpu_s(srv.proc.pid) - cpu0
     for p in procs:
         p.join(30)
-    return lat, errors
+    return lat, errors, server, cpu
+
+
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of one process (Linux /proc; NaN elsewhere)."""
+    try:
+        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return float("nan")
 
 
 def latency_summary(lat) -> dict:
@@ -209,7 +225,7 @@ def main(argv=None) -> int:
 
             # 2. baseline: the same polling with no job running (server overhead alone)
             ref_ids = [j["id"] for j in srv.client().get(f"{API}/jobs").json()["jobs"]]
-            idle_lat, idle_err = run_pollers(srv, args, lambda: ref_ids, lambda: time.sleep(args.idle_seconds))
+            idle_lat, idle_err, idle_server, idle_cpu = run_pollers(srv, args, lambda: ref_ids, lambda: time.sleep(args.idle_seconds))
 
             # 3. the same jobs at once, under polling load
             state = {}
@@ -226,7 +242,7 @@ def main(argv=None) -> int:
                     state["finals"] = [wait_done(c, jid, args.timeout, interval=0.5) for jid in state["ids"]]
                 state["load_s"] = time.perf_counter() - t0
 
-            lat, errors = run_pollers(srv, args, submit, wait_all)
+            lat, errors, server, load_cpu = run_pollers(srv, args, submit, wait_all)
             ids, finals, load_s = state["ids"], state["finals"], state["load_s"]
             with srv.client() as c:
                 results = [comparable(handmotion.loads(c.get(f"{API}/jobs/{j}/result").content))
@@ -255,7 +271,13 @@ def main(argv=None) -> int:
         "requests_per_s": round(len(all_lat) / load_s, 1),
         "errors": len(errors) + len(idle_err), "first_errors": (errors + idle_err)[:5],
         "latency_ms_while_jobs_run": latency_summary(lat),
+        "server_time_ms_while_jobs_run": latency_summary(server),
         "latency_ms_no_jobs": latency_summary(idle_lat),
+        "server_time_ms_no_jobs": latency_summary(idle_server),
+        # CPU the server process (not its job workers) spent per status request:
+        # what a request costs on an uncontended core.
+        "server_cpu_ms_per_request_no_jobs": round(1000 * idle_cpu / max(1, sum(map(len, idle_lat))), 3),
+        "load_average_1min": round(os.getloadavg()[0], 1),
         "p99_target_ms": 50,
         "results_identical": not mismatches, "mismatches": mismatches,
         "server_alive_after": alive,

@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import shutil
+import time
 import uuid
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -97,11 +98,16 @@ class GuardMiddleware:
             return await error_response(403, "forbidden", refusal)(scope, receive, send)
 
         started = False
+        t0 = time.perf_counter()
 
         async def tracking_send(message):
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
+                # W3C Server-Timing: time spent in the app, so clients and the load
+                # bench can tell server work from network / scheduling delays.
+                dur = f"app;dur={(time.perf_counter() - t0) * 1000:.3f}".encode()
+                message = {**message, "headers": [*message.get("headers", []), (b"server-timing", dur)]}
             await send(message)
 
         try:
@@ -145,7 +151,8 @@ def create_app(config: ServerConfig) -> FastAPI:
 
     bearer = HTTPBearer(auto_error=False, description="the token from lagc_hand_blender.core.paths.token_file()")
 
-    def require_token(creds: Optional[HTTPAuthorizationCredentials] = Depends(bearer)) -> None:
+    async def require_token(creds: Optional[HTTPAuthorizationCredentials] = Depends(bearer)) -> None:
+        # async: a sync dependency would cost a thread-pool hop on every request
         if creds is None or not creds.credentials:
             raise ApiError(401, "unauthorized", "missing bearer token (Authorization: Bearer <token>)",
                            headers={"WWW-Authenticate": "Bearer"})
