@@ -37,8 +37,12 @@ def test_forearm_is_closed():
 
 
 def _skin_mask(img: np.ndarray) -> np.ndarray:
+    """Reddish pixels (skin), after a median filter that removes the low-sample render noise."""
+    import cv2
+
+    img = cv2.medianBlur(np.ascontiguousarray(img), 3) if min(img.shape[:2]) >= 3 else img
     r, g, b = (img[..., k].astype(int) for k in range(3))
-    return (r > b + 40) & (r > 90)
+    return (r > b + 25) & (r > 90)
 
 
 @pytest.mark.blender
