@@ -34,6 +34,10 @@ class CompactHeatmapModule(nn.Module):
         self.num_joints = cfg.num_joints
         # 2 x 21 heatmaps + 2 masks from the 64 px map in one 1x1 conv.
         self.head = nn.Conv2d(d[3], 2 * cfg.num_joints + 2, 1)
+        with torch.no_grad():
+            # prior: hands cover a small part of the crop (sigmoid(-2) ~ 0.12),
+            # so the x500 mask loss does not start out dominating everything
+            self.head.bias[2 * cfg.num_joints :] = -2.0
         self.pyramid_channels = (d[0], d[1], d[2])
 
     def forward(self, feats: dict[str, torch.Tensor]) -> dict[str, torch.Tensor | list[torch.Tensor]]:

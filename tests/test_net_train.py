@@ -1,0 +1,134 @@
+"""Training really learns (overfits a small synthetic set), checkpoints resume,
+and the trained checkpoint drives `lagc-hand eval`, ONNX export and the engine."""
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lagc_hand.errors import EngineUnavailable, ModelFileError
+from lagc_hand.net.testing import ensure_open_model
+
+ROOT = Path(__file__).resolve().parents[1]
+STEPS = 20
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    ensure_open_model(tmp_path_factory.mktemp("assets"))
+    from lagc_hand.net.config import load_train_config
+    from lagc_hand.net.training import train
+
+    cfg = load_train_config(ROOT / "configs" / "tiny_overfit.json")
+    cfg.synthetic_train, cfg.synthetic_val, cfg.batch_size, cfg.epochs = 2, 2, 2, STEPS
+    cfg.out_dir = str(tmp_path_factory.mktemp("run"))
+    result = train(cfg, progress=False, log=lambda s: None)
+    return cfg, result
+
+
+@pytest.mark.slow
+def test_overfits_a_small_synthetic_set(trained):
+    _, result = trained
+    h = result["history"]
+    assert len(h) == STEPS
+    first, last = h[0], h[-1]
+    assert last["total"] < first["total"] / 10
+    assert last["vert3d"] < first["vert3d"] / 4  # the 3D mesh itself is learnt, not only the easy terms
+    assert np.isfinite(result["val"]["mpjpe"]) and result["val"]["frames"] == 2
+
+
+@pytest.mark.slow
+def test_resume_continues_where_it_stopped(trained, tmp_path):
+    from lagc_hand.net.training import read_checkpoint, train
+
+    cfg, result = trained
+    ck = read_checkpoint(result["checkpoint"])
+    assert ck["epoch"] == STEPS and ck["step"] == STEPS
+    cfg2 = type(cfg)(**{**cfg.__dict__, "epochs": STEPS + 1, "out_dir": str(tmp_path)})
+    r2 = train(cfg2, resume=result["checkpoint"], progress=False, log=lambda s: None)
+    ck2 = read_checkpoint(r2["checkpoint"])
+    assert ck2["epoch"] == STEPS + 1 and ck2["step"] == STEPS + 1
+    assert len(ck2["history"]) == STEPS + 1
+    assert ck2["history"][:STEPS] == ck["history"]
+
+
+def test_damaged_checkpoints_are_clear_errors(tmp_path):
+    from lagc_hand.net.training import read_checkpoint
+
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(ModelFileError, match="cannot be read"):
+        read_checkpoint(bad)
+    with pytest.raises(ModelFileError, match="does not exist"):
+        read_checkpoint(tmp_path / "missing.pt")
+    import torch
+
+    torch.save({"hello": 1}, tmp_path / "other.pt")
+    with pytest.raises(ModelFileError, match="not a LAGC-Hand checkpoint"):
+        read_checkpoint(tmp_path / "other.pt")
+
+
+@pytest.mark.slow
+def test_eval_command_reports_the_protocol(trained, tmp_path, capsys):
+    from lagc_hand.cli import main
+
+    _, result = trained
+    out = tmp_path / "m.json"
+    rc = main(["eval", "--checkpoint", result["checkpoint"], "--data", "synthetic", "--limit", "2", "--device", "cpu", "-o", str(out)])
+    assert rc == 0
+    m = json.loads(out.read_text())
+    for k in ("mpjpe_left", "mpjpe_right", "mpjpe", "mpvpe_left", "mpvpe_right", "mpvpe"):
+        assert np.isfinite(m[k]) and m[k] >= 0
+    assert m["mpjpe"] == pytest.approx((m["mpjpe_left"] + m["mpjpe_right"]) / 2)
+    assert m["frames"] == 2
+    # a missing checkpoint is a user error, not a traceback
+    assert main(["eval", "--checkpoint", str(tmp_path / "none.pt"), "--data", "synthetic"]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_onnx_export_matches_torch(trained, tmp_path):
+    from lagc_hand.commands.export_onnx import export, parity
+
+    _, result = trained
+    path = export(result["checkpoint"], str(tmp_path / "m.onnx"))
+    import onnx
+
+    onnx.checker.check_model(path)
+    assert parity(result["checkpoint"], path, batch=2) < 1e-3
+
+
+@pytest.mark.slow
+def test_engine_maps_network_outputs_into_the_image(trained):
+    from lagc_hand.engines import create_engine
+    from lagc_hand.engines.lagc import LagcEngine
+
+    _, result = trained
+    image = np.random.default_rng(0).integers(0, 255, (480, 640, 3), dtype=np.uint8)
+    box = np.array([200.0, 150.0, 360.0, 300.0])
+    eng = create_engine("lagc", checkpoint=result["checkpoint"], device="cpu", fixed_box=box, min_score=0.0)
+    assert isinstance(eng, LagcEngine)
+    hands = eng.process(image, 0.0)
+    assert [h.handedness for h in hands] == [0.0, 1.0]
+    centre, half = eng.crop_for_box(box)
+    raw = eng.run_crop(image, centre, half)
+    for h, obs in enumerate(hands):
+        assert obs.keypoints2d.shape == (21, 2) and obs.keypoints3d.shape == (21, 3)
+        expect = raw["joints2d"][h] * (2 * half / 256) + (centre - half)
+        assert np.allclose(obs.keypoints2d, expect, atol=1e-3)
+        assert np.allclose(obs.keypoints3d[9], 0)  # hand-relative, middle-MCP origin
+        assert obs.vertices.shape[1] == 3 and 0 <= obs.score <= 1
+    eng.close()
+    with pytest.raises(EngineUnavailable, match="checkpoint"):
+        create_engine("lagc")
+    with pytest.raises(EngineUnavailable, match="cannot load"):
+        LagcEngine(checkpoint="/nonexistent/x.pt")
+
+
+def test_engine_without_hands_returns_nothing(trained):
+    """Real MediaPipe palm detection on a blank frame: no box, no hands."""
+    from lagc_hand.engines.lagc import LagcEngine
+
+    _, result = trained
+    with LagcEngine(checkpoint=result["checkpoint"], device="cpu") as eng:
+        assert eng.process(np.full((240, 320, 3), 127, np.uint8), 0.0) == []
