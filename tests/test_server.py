@@ -290,6 +290,8 @@ def test_malformed_requests_4xx(client):
     r = client.put(f"{API}/jobs/{'0' * 32}")
     _error(r, 405, "method_not_allowed")
     assert r.headers["allow"] == "DELETE, GET"  # every method of that path, not just the first route's
+    r = client.put(f"{API}/jobs/from-path")  # a literal path, not a job id
+    assert r.status_code == 405 and r.headers["allow"] == "POST"
 
 
 def test_unknown_job_404(client):

@@ -178,8 +178,10 @@ def create_app(config: ServerConfig) -> FastAPI:
         if exc.status_code == 405:
             # Starlette names only the methods of the first route with this path;
             # FastAPI makes one route per method, so collect them all.
-            allowed = sorted({m for r in app.router.routes if r.matches(request.scope)[0] == Match.PARTIAL
-                              for m in (getattr(r, "methods", None) or ())})
+            # A literal path (/jobs/from-path) wins over a template (/jobs/{job_id}).
+            routes = [r for r in app.router.routes if r.matches(request.scope)[0] == Match.PARTIAL]
+            literal = [r for r in routes if "{" not in getattr(r, "path", "{")]
+            allowed = sorted({m for r in (literal or routes) for m in (getattr(r, "methods", None) or ())})
             headers["Allow"] = ", ".join(allowed)
         return error_response(exc.status_code, code, str(exc.detail), headers or None)
 
