@@ -91,11 +91,25 @@ def render_still(path: str, frame: int, samples: int = 16, percentage: int = 100
     return path
 
 
+HIGHLIGHT = {"left": (0.05, 0.55, 0.95, 1.0), "right": (0.1, 0.85, 0.3, 1.0)}
+
+
+def highlight_hands(result) -> None:
+    """Vivid per-hand colours (left blue, right green), so that a render shows
+    where the meshes sit against skin-coloured footage."""
+    for side, mesh in result.meshes.items():
+        mat = mesh.data.materials[0]
+        mat.diffuse_color = HIGHLIGHT[side]
+        bsdf = mat.node_tree.nodes.get("Principled BSDF") if mat.node_tree else None
+        if bsdf is not None:
+            bsdf.inputs["Base Color"].default_value = HIGHLIGHT[side]
+
+
 def render_overlay(motion_path: str, video_path: str, out_png: str, frame: int | None = None,
-                   samples: int = 16, percentage: int = 100) -> str:
+                   samples: int = 16, percentage: int = 100, highlight: bool = False) -> str:
     """Import ``motion_path`` into an empty scene, put ``video_path`` behind it and
-    render one frame (default: the first frame where both hands are present,
-    else the middle one) to ``out_png``.  Returns the path."""
+    render one frame (default: the middle one of the frames where both hands are
+    present) to ``out_png``.  ``highlight`` colours the hands vividly.  Returns the path."""
     from ..core.handmotion import load
     from . import scene as scene_writer
 
@@ -103,6 +117,8 @@ def render_overlay(motion_path: str, video_path: str, out_png: str, frame: int |
     bpy.ops.wm.read_homefile(use_empty=True, use_factory_startup=True)
     result = scene_writer.import_motion(motion, scene_writer.ImportOptions(name="overlay", video_path=""))
     add_video_plate(result, motion, video_path)
+    if highlight:
+        highlight_hands(result)
     if frame is None:
         both = motion.hands["left"].present & motion.hands["right"].present
         i = int(np.nonzero(both)[0][len(np.nonzero(both)[0]) // 2]) if both.any() else motion.num_frames // 2
@@ -119,5 +135,6 @@ if __name__ == "__main__":
     ap.add_argument("-o", "--out", required=True, help="PNG to write")
     ap.add_argument("--frame", type=int, help="scene frame (video frame + 1); default: both hands present")
     ap.add_argument("--samples", type=int, default=16)
+    ap.add_argument("--highlight", action="store_true", help="colour the hands vividly (left blue, right green)")
     args = ap.parse_args()
-    print(render_overlay(args.motion, args.video, args.out, args.frame, args.samples))
+    print(render_overlay(args.motion, args.video, args.out, args.frame, args.samples, highlight=args.highlight))
