@@ -481,7 +481,11 @@ def generate_plausible_poses(joints_model: np.ndarray, side: str, n: int, seed: 
     flex += 0.08 * rng.standard_normal(flex.shape)
     spread = 0.12 * rng.standard_normal((n, 5))
     opposition = np.clip(rng.beta(1.5, 1.5, size=n) * 1.2 - 0.2 + 0.2 * curl[:, 0], -0.3, 1.2)
-    return pose_from_angles(joints_model, side, flex, spread, opposition)
+    poses = pose_from_angles(joints_model, side, flex, spread, opposition)
+    # Small jitter with a different scale per coordinate: the angle model spans
+    # only ~21 of the 45 dimensions, and an exactly degenerate null space would
+    # let SVD return any rotation of it (different bytes on another CPU).
+    return poses + rng.standard_normal(poses.shape) * 0.01 * (1.0 + np.arange(45) / 45.0)
 
 
 def pose_pca(poses: np.ndarray, relaxed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -521,10 +525,12 @@ def build_open_hand(side: str = "right", voxel: float = 0.0048, seed: int = 0,
     relaxed = relaxed_pose(joints_m, "right")
     poses = generate_plausible_poses(joints_m, "right", 4000, seed)
     comps, mean = pose_pca(poses, relaxed)
+    # Round to fixed grids before float32: last-bit differences between CPUs
+    # (SIMD sums, libm) then almost never reach the stored bytes.
     params = HandModelParams(
-        v_template=v_m, f=faces, weights=weights, J_regressor=jreg, kintree_table=kintree,
-        shapedirs=sd_m, posedirs=np.zeros((len(v_m), 3, NUM_POSE_FEATURES)),
-        hands_components=comps, hands_mean=mean, tip_vertex_ids=np.array(tips),
+        v_template=np.round(v_m, 7), f=faces, weights=np.round(weights, 6), J_regressor=np.round(jreg, 6),
+        kintree_table=kintree, shapedirs=np.round(sd_m, 8), posedirs=np.zeros((len(v_m), 3, NUM_POSE_FEATURES)),
+        hands_components=np.round(comps, 6), hands_mean=np.round(mean, 6), tip_vertex_ids=np.array(tips),
         side="right", model_id=MODEL_ID,
     ).normalized()
     if side == "left":
