@@ -77,7 +77,8 @@ def new_scene(cam: CameraIntrinsics, samples: int = 8, background=(0.42, 0.44, 0
     scene.view_settings.view_transform = "Standard"
     world = bpy.data.worlds.new("World")
     scene.world = world
-    world.use_nodes = True
+    if world.node_tree is None:  # Blender < 5 creates worlds without nodes
+        world.use_nodes = True
     bg = world.node_tree.nodes["Background"]
     bg.inputs["Color"].default_value = (*background, 1.0)
     bg.inputs["Strength"].default_value = 1.0
@@ -130,7 +131,8 @@ def _quat_from_to(a: np.ndarray, b: np.ndarray) -> tuple:
 def skin_material(name: str = "Skin", color=(0.80, 0.52, 0.40)) -> bpy.types.Material:
     """Principled skin: warm base colour, soft sheen-free roughness, a little subsurface."""
     mat = bpy.data.materials.new(name)
-    mat.use_nodes = True
+    if mat.node_tree is None:  # Blender < 5 creates materials without nodes
+        mat.use_nodes = True
     bsdf = mat.node_tree.nodes["Principled BSDF"]
     bsdf.inputs["Base Color"].default_value = (*color, 1.0)
     bsdf.inputs["Roughness"].default_value = 0.55
