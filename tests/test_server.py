@@ -52,7 +52,7 @@ def media(tmp_path_factory) -> dict[str, Path]:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, media):
     srv = ServerProcess(tmp_path_factory.mktemp("server"), "--allow-dir", str(media["allowed"]),
-                        "--max-upload-mb", "1", "--max-frames", str(MAX_FRAMES), "--max-resolution", "640x480")
+                        "--max-upload-mb", "2", "--max-frames", str(MAX_FRAMES), "--max-resolution", "640x480")
     srv.start()
     yield srv
     srv.stop()
@@ -401,3 +401,20 @@ def test_internal_error_is_500_and_server_survives(server, client, media):
     r = _upload(client, media["short"], {"stride": 5})
     assert r.status_code == 201, r.text
     assert wait_for(client, r.json()["id"], ("done", "failed"))["state"] == "done"
+
+
+def test_second_server_on_same_state_dir_refused(server):
+    import subprocess
+    import sys
+
+    from test_server_harness import free_port
+
+    env = dict(os.environ, LAGC_HAND_TOKEN_FILE=str(server.token_file))
+    r = subprocess.run([sys.executable, "-m", "lagc_hand.cli", "serve", "--port", str(free_port()),
+                        "--state-dir", str(server.state_dir)], env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2
+    assert "already using the state folder" in r.stderr
+    assert server.alive()
+    with server.client() as c:
+        assert c.get(f"{API}/jobs").status_code == 200  # the first server's jobs were not 'interrupted'
+        assert not any(j["state"] == "interrupted" for j in c.get(f"{API}/jobs").json()["jobs"])

@@ -121,8 +121,29 @@ class GuardMiddleware:
 # --------------------------------------------------------------------------- app
 
 
+def lock_state_dir(state_dir: Path):
+    """Hold an exclusive lock on ``state_dir`` for the life of the process, so two
+    servers never share (and mutually 'interrupt') one jobs database.  Returns
+    the open lock file (keep a reference); raises InputError when taken."""
+    from lagc_hand.errors import InputError
+
+    f = open(state_dir / "server.lock", "a+")
+    try:
+        import fcntl
+    except ImportError:  # Windows: no advisory locks here; one server per state dir is on the user
+        return f
+    try:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        f.close()
+        raise InputError(f"another lagc-hand server is already using the state folder {state_dir}; stop it, "
+                         "or give this one its own --state-dir") from None
+    return f
+
+
 def create_app(config: ServerConfig) -> FastAPI:
     config.state_dir.mkdir(parents=True, exist_ok=True)
+    state_lock = lock_state_dir(config.state_dir)
     token = load_or_create_token(config.token_file)
     store = JobStore(config.db_path)
     manager = JobManager(config, store)
@@ -147,6 +168,7 @@ def create_app(config: ServerConfig) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.config, app.state.manager, app.state.store = config, manager, store
+    app.state.state_lock = state_lock
     app.add_middleware(GuardMiddleware, config=config)
 
     bearer = HTTPBearer(auto_error=False, description="the token from lagc_hand_blender.core.paths.token_file()")
