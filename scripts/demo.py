@@ -1,6 +1,8 @@
 """`make demo`: reconstruct the bundled sample clip into out/.
 
-Writes ``out/two_hands_motion.npz`` (HandMotion) and ``out/two_hands_summary.json``.
+Writes ``out/two_hands_motion.npz`` (HandMotion), ``out/two_hands_summary.json``,
+and the Blender scene built by the add-on's own scene writer (under the ``bpy``
+module): ``out/two_hands.blend`` and ``out/two_hands.glb``.
 If the sample clip is missing it says so and exits non-zero; it never
 pretends to have produced anything.
 """
@@ -56,7 +58,14 @@ def main(argv: list[str] | None = None) -> int:
     summary_path.write_text(json.dumps(result.summary, indent=2) + "\n")
     print(f"demo: wrote {motion_path} and {summary_path}")
     print(f"demo: {result.summary['message']}; {result.summary['fps']} fps end to end")
-    # --- .blend / .glb output: the add-on's scene writer plugs in here (add-on issue). ---
+    # The same scene writer the add-on and `lagc-hand batch` use.
+    from lagc_hand_blender.blender.export import write_scene_files
+
+    written = write_scene_files(str(motion_path), str(out), formats=("blend", "glb"),
+                                video_path=str(video.resolve()), name=video.stem)
+    for fmt, paths in written.items():
+        for path in paths:
+            print(f"demo: wrote {path} ({fmt})")
     return 0
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import palm_facing_camera, render_hands
+from hand_helpers import palm_facing_camera, render_hands
 from lagc_hand.engines import create_engine, engine_names
 from lagc_hand.errors import EngineUnavailable, InputError
 from lagc_hand.tracking import chirality_evidence

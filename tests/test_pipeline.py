@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import palm_facing_camera, render_hands
+from hand_helpers import palm_facing_camera, render_hands
 from lagc_hand.api import ReconstructOptions, reconstruct
 from lagc_hand.errors import Cancelled, InputError
 from lagc_hand_blender.core import handmotion

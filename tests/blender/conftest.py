@@ -17,7 +17,8 @@ import tempfile
 
 import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from addon_paths import REPO, ext_module  # noqa: E402,F401
+
 _USER_DIR = tempfile.mkdtemp(prefix="lagc-blender-user-")
 os.environ.setdefault("BLENDER_USER_RESOURCES", _USER_DIR)
 
@@ -53,10 +54,6 @@ def clean(ext):
     """An empty scene; returns the extension module."""
     bpy.ops.wm.read_homefile(use_empty=True, use_factory_startup=True)
     return ext
-
-
-def ext_module(ext, name: str):
-    return importlib.import_module(f"{ext.__name__}.{name}")
 
 
 # bpy 4.2 (module build) segfaults during interpreter shutdown after any glTF

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import bpy
-from conftest import REPO, ext_module
+from addon_paths import REPO, ext_module
 
 import lagc_synth
 from lagc_hand_blender.core import handmotion as hm

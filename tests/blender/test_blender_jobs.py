@@ -13,7 +13,7 @@ import pytest
 
 import bpy
 from api_server import ApiServer
-from conftest import REPO
+from addon_paths import REPO
 
 import lagc_synth
 from lagc_hand_blender import client as client_mod
