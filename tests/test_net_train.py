@@ -134,3 +134,36 @@ def test_engine_without_hands_returns_nothing(trained):
     _, result = trained
     with LagcEngine(checkpoint=result["checkpoint"], device="cpu") as eng:
         assert eng.process(np.full((240, 320, 3), 127, np.uint8), 0.0) == []
+
+
+@pytest.mark.slow
+def test_engine_crops_where_mediapipe_finds_the_hands(trained):
+    """The project's own sample clip: MediaPipe's palm/landmark boxes choose the
+    crop, the network runs on it, and the next frame reuses the tracked region."""
+    import cv2
+
+    from lagc_hand.engines.lagc import LagcEngine
+
+    clip = ROOT / "assets" / "samples" / "two_hands.mp4"
+    if not clip.is_file():
+        pytest.skip("sample clip not built")
+    cap = cv2.VideoCapture(str(clip))
+    frames = [cap.read()[1] for _ in range(2)]
+    cap.release()
+    _, result = trained
+    with LagcEngine(checkpoint=result["checkpoint"], device="cpu", min_score=0.0) as eng:
+        rgb = cv2.cvtColor(frames[0], cv2.COLOR_BGR2RGB)
+        hands = eng.process(rgb, 0.0)
+        assert len(hands) == 2
+        c = np.array(hands[0].extra["crop_centre"])
+        h, w = rgb.shape[:2]
+        assert 0 <= c[0] <= w and 0 <= c[1] <= h and hands[0].extra["crop_half"] > 10
+        # the crop covers MediaPipe's hands: compare with MediaPipe directly
+        from lagc_hand.engines.mediapipe_engine import MediaPipeEngine
+
+        with MediaPipeEngine() as mp:
+            boxes = [o.box for o in mp.process(rgb, 0.0)]
+        assert boxes
+        half = hands[0].extra["crop_half"]
+        for b in boxes:
+            assert np.all(b[:2] >= c - half - 1) and np.all(b[2:] <= c + half + 1)
