@@ -176,3 +176,45 @@ def test_store_round_trip_and_interrupt(tmp_path):
     with pytest.raises(KeyError):
         store.update(f"{1:032x}", nonsense=1)
     store.close()
+
+
+def _serve_args(*argv: str):
+    import argparse
+
+    from lagc_hand.commands import serve
+
+    p = argparse.ArgumentParser()
+    serve.add_arguments(p)
+    return serve, p.parse_args(list(argv))
+
+
+def test_serve_refuses_non_loopback_without_allow_remote(tmp_path):
+    from lagc_hand.errors import InputError
+
+    serve, args = _serve_args("--host", "0.0.0.0", "--state-dir", str(tmp_path))
+    with pytest.raises(InputError, match="--allow-remote"):
+        serve.build_config(args)
+    serve, args = _serve_args("--host", "0.0.0.0", "--allow-remote", "--state-dir", str(tmp_path))
+    cfg = serve.build_config(args)
+    assert cfg.allow_remote and not cfg.is_loopback
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (("--max-resolution", "big"), "--max-resolution"), (("--workers", "0"), "--workers"),
+    (("--port", "70000"), "--port"), (("--allow-dir", "/no/such/folder"), "--allow-dir"),
+])
+def test_serve_bad_arguments(tmp_path, argv, needle):
+    from lagc_hand.errors import InputError
+
+    serve, args = _serve_args(*argv, "--state-dir", str(tmp_path))
+    with pytest.raises(InputError, match=needle):
+        serve.build_config(args)
+
+
+def test_serve_config_limits(tmp_path):
+    serve, args = _serve_args("--state-dir", str(tmp_path), "--max-upload-mb", "1.5", "--max-resolution", "1920x1080",
+                              "--allow-dir", str(tmp_path), "--device", "cpu")
+    cfg = serve.build_config(args)
+    assert cfg.max_upload_bytes == int(1.5 * 1024 * 1024)
+    assert (cfg.max_width, cfg.max_height) == (1920, 1080)
+    assert cfg.allow_dirs == [tmp_path.resolve()] and cfg.device == "cpu"
