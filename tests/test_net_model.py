@@ -140,5 +140,5 @@ def test_flops_within_the_papers_budget(topo, attention):
     rep = count_flops(LAGCHandNet(cfg, topo).eval())
     assert rep["total"] <= 0.81e9
     # the rest is the joint regression (2 x 21 x V x 3 multiply-adds)
-    assert rep["other"] == pytest.approx(2 * 21 * topo.num_vertices * 3, rel=1e-6)
+    assert rep["other"] == pytest.approx(2 * 21 * topo.num_vertices * 3, abs=64)
     assert 1.0e6 < rep["params"] < 4.0e6
