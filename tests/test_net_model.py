@@ -12,7 +12,14 @@ from lagc_hand.net.model import LAGCHandNet, project_weak
 from lagc_hand.net.procedural import procedural_topology
 from lagc_hand.net.topology import joint_matrix
 
-torch.set_grad_enabled(False)
+
+
+@pytest.fixture(autouse=True)
+def _no_grad():
+    """Forward-only tests.  Scoped per test: a module-level
+    ``torch.set_grad_enabled(False)`` leaked into every later test module."""
+    with torch.no_grad():
+        yield
 
 
 @pytest.fixture(scope="module")
