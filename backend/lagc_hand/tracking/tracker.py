@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 
@@ -46,6 +46,9 @@ class TrackerConfig:
     motion_cap: float = 6.0         # cap on one frame's motion cost
     w_presence_change: float = 3.0  # a slot appearing or disappearing
     w_drop: float = 6.0             # dropping a detection, x its score
+    # Optional identity evidence replacing the label + chirality costs below:
+    # (HandObservation) -> (cost of LEFT, cost of RIGHT); see lagc_hand.interaction.sides.
+    side_costs: Optional[Callable[[HandObservation], tuple[float, float]]] = None
 
 
 @dataclass
@@ -141,6 +144,9 @@ def track_hands(
     for hs in dets:
         u = np.zeros((len(hs), 2))
         for i, h in enumerate(hs):
+            if cfg.side_costs is not None:
+                u[i] = cfg.side_costs(h)
+                continue
             p = float(np.clip(h.handedness, eps, 1 - eps))
             c = float(chirality_evidence(h.keypoints3d)) if np.any(h.keypoints3d) else 0.0
             pc = np.clip(0.5 + 0.45 * c, eps, 1 - eps)

@@ -1,0 +1,337 @@
+"""Second-hand recovery: an engine wrapper that finds the hand MediaPipe missed.
+
+When two hands touch, MediaPipe's palm detector tends to see one palm (or one
+big blob) and its tracker then follows one hand.  This wrapper runs the normal
+tracking engine first, then -- only when a hand is probably missing -- looks
+again in a few *regions* with a second MediaPipe graph in still-image mode on
+crops, with lower thresholds:
+
+* **predicted**: the box of a recently seen hand that is missing now, moved
+  on at constant velocity;
+* **mirror side / neighbourhood** of each found hand: the square box beside
+  it (left and right) and the box itself enlarged (the other hand overlaps);
+* **halves of an unusually large box** (two hands taken for one).
+
+Each region is cropped square, rescaled to :attr:`RecoveryConfig.crop_size`
+and tried as is and mirrored (the landmark model often finds the second hand
+of an interacting pair only in the mirrored view).  Keypoints are mapped back
+to full-image pixels; for a mirrored crop x is un-flipped, the world
+landmarks' x is negated (so the 3D hand is a true, un-mirrored hand again)
+and the handedness is inverted.  New hands are kept only if they are not the
+same physical hand as one already found (:mod:`.dedup`), lie mainly inside
+their region and have a plausible size.
+
+A hand is "expected" when it was seen within the last ``memory_frames``
+frames; with only one hand ever seen, the neighbourhood is still probed every
+``probe_every`` frames (hands that start clasped).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import numpy as np
+
+from lagc_hand.engines.base import HandObservation
+from lagc_hand.engines.mediapipe_engine import LABEL_MEANS_RIGHT, WORLD_AXIS_SIGNS, MediaPipeEngine
+from lagc_hand.errors import EngineUnavailable
+from lagc_hand.interaction.dedup import DedupConfig, box_iou, dedupe, hand_size, keypoint_box, same_hand
+
+
+@dataclass
+class RecoveryConfig:
+    """Recovery options.
+
+    crop_size:      pixels of the square crops given to the landmark model.
+    region_scale:   region side / hand box side (the region holds hand + surroundings).
+    crop_detection_confidence: palm-detection threshold inside regions (the
+                    full-image threshold is 0.5).
+    min_score:      handedness-classifier score a recovered hand needs.
+    memory_frames:  a hand seen this many frames ago is still expected.
+    probe_every:    with one hand only, probe its neighbourhood every N frames.
+    max_passes:     landmark-model runs per frame at most (bounds the cost).
+    large_box_ratio: a box this much larger (area) than the usual hand is two hands.
+    size_range:     a recovered hand's size must be within this factor range of the reference size.
+    """
+
+    crop_size: int = 256
+    region_scale: float = 1.9
+    crop_detection_confidence: float = 0.3
+    min_score: float = 0.5
+    memory_frames: int = 15
+    probe_every: int = 3
+    max_passes: int = 6
+    large_box_ratio: float = 2.2
+    size_range: tuple = (0.55, 1.8)
+    dedup: DedupConfig = field(default_factory=DedupConfig)
+
+
+@dataclass
+class _Slot:
+    """A recently seen hand: last box (x0, y0, x1, y1), velocity (px/frame), frame seen, size (px)."""
+
+    box: np.ndarray
+    velocity: np.ndarray
+    seen: int
+    size: float
+
+
+@dataclass
+class Region:
+    """A square search region in full-image pixels and why it was chosen."""
+
+    x0: float
+    y0: float
+    side: float
+    kind: str
+
+
+def square_region(box: np.ndarray, scale: float, kind: str, shift: tuple[float, float] = (0.0, 0.0)) -> Region:
+    """Square region around ``box`` (x0, y0, x1, y1), side = scale x the box's
+    longer side, centre shifted by ``shift`` x that side."""
+    cx, cy = 0.5 * (box[0] + box[2]), 0.5 * (box[1] + box[3])
+    s = max(box[2] - box[0], box[3] - box[1], 8.0)
+    cx, cy = cx + shift[0] * s, cy + shift[1] * s
+    side = s * scale
+    return Region(cx - side / 2, cy - side / 2, side, kind)
+
+
+def crop_region(image: np.ndarray, region: Region, size: int, flip: bool) -> np.ndarray:
+    """(size, size, 3) uint8 crop of ``region`` (padded with the border colour
+    where it leaves the image), mirrored left-right if ``flip``."""
+    import cv2
+
+    s = size / region.side
+    # Affine map full image -> crop pixels.
+    M = np.array([[s, 0.0, -region.x0 * s], [0.0, s, -region.y0 * s]])
+    if flip:
+        M = np.array([[-1.0, 0.0, size], [0.0, 1.0, 0.0]]) @ np.vstack([M, [0, 0, 1]])
+    return cv2.warpAffine(image, M, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def crop_to_image(points: np.ndarray, region: Region, size: int, flip: bool) -> np.ndarray:
+    """Crop pixels (N, 2) -> full-image pixels (N, 2) (inverse of :func:`crop_region`)."""
+    p = np.asarray(points, np.float64).copy()
+    if flip:
+        p[:, 0] = size - p[:, 0]
+    return p * (region.side / size) + [region.x0, region.y0]
+
+
+def observation_from_crop(kp_norm: np.ndarray, world: np.ndarray, label: str, label_score: float,
+                          region: Region, size: int, flip: bool) -> HandObservation:
+    """A full-image :class:`HandObservation` from one hand found in a crop.
+
+    kp_norm: (21, 2) normalised crop coordinates; world: (21, 3) world
+    landmarks (metres, image axes); label/label_score: MediaPipe's handedness.
+    """
+    kp = crop_to_image(np.asarray(kp_norm, np.float64) * size, region, size, flip).astype(np.float32)
+    k3 = np.asarray(world, np.float32) * WORLD_AXIS_SIGNS
+    p_right = label_score if label == LABEL_MEANS_RIGHT else 1.0 - label_score
+    if flip:
+        # The crop showed the mirror image: un-mirror the 3D hand and its side.
+        k3 = k3 * np.array([-1.0, 1.0, 1.0], np.float32)
+        p_right = 1.0 - p_right
+    return HandObservation(
+        keypoints2d=kp, keypoints3d=k3, handedness=float(np.clip(p_right, 0, 1)),
+        score=float(np.clip(label_score, 0, 1)), box=keypoint_box(kp).astype(np.float32),
+        extra={"label": label, "recovered": region.kind, "flipped": bool(flip)},
+    )
+
+
+class RecoveringMediaPipeEngine:
+    """MediaPipe tracking engine + second-hand recovery + de-duplication.
+
+    Same interface as :class:`~lagc_hand.engines.mediapipe_engine.MediaPipeEngine`
+    (``process(image, time) -> list[HandObservation]``); ``recovery=False``
+    gives the plain engine's output (de-duplicated).
+    ``stats`` counts frames, recovery attempts, landmark passes and hands recovered.
+    """
+
+    name = "mediapipe"
+
+    def __init__(self, max_hands: int = 2, model_complexity: int = 1, min_detection_confidence: float = 0.5,
+                 min_tracking_confidence: float = 0.5, recovery: bool = True,
+                 config: Optional[RecoveryConfig] = None, **_: Any) -> None:
+        self.cfg = config or RecoveryConfig()
+        self.recovery = bool(recovery)
+        self.base = MediaPipeEngine(max_hands=max_hands, model_complexity=model_complexity,
+                                    min_detection_confidence=min_detection_confidence,
+                                    min_tracking_confidence=min_tracking_confidence)
+        self.max_hands = int(max_hands)
+        self._crop_model = None
+        self._model_complexity = int(model_complexity)
+        self._slots: list[_Slot] = []
+        self._frame = -1
+        self.stats = {"frames": 0, "attempts": 0, "passes": 0, "recovered": 0, "duplicates_removed": 0}
+
+    # ------------------------------------------------------------------ engine API
+
+    def process(self, image: np.ndarray, time: float = 0.0) -> list[HandObservation]:
+        """``image``: (H, W, 3) uint8 RGB.  Returns up to ``max_hands`` observations."""
+        found = self.base.process(image, time)  # validates the image
+        self._frame += 1
+        self.stats["frames"] += 1
+        hands = dedupe(found, self.cfg.dedup)
+        self.stats["duplicates_removed"] += len(found) - len(hands)
+        if self.recovery and len(hands) < self.max_hands:
+            regions = self._regions(hands, image.shape[1], image.shape[0])
+            if regions:
+                self.stats["attempts"] += 1
+                hands = self._search(image, hands, regions)
+        hands = hands[: self.max_hands]
+        self._update_slots(hands)
+        return hands
+
+    def reset(self) -> None:
+        self.base.reset()
+        self._slots = []
+        self._frame = -1
+
+    def close(self) -> None:
+        self.base.close()
+        if self._crop_model is not None:
+            self._crop_model.close()
+            self._crop_model = None
+
+    def __enter__(self) -> "RecoveringMediaPipeEngine":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ regions
+
+    def _reference_size(self, hands: list[HandObservation]) -> Optional[float]:
+        sizes = [hand_size(h.keypoints2d) for h in hands] + [s.size for s in self._slots]
+        return float(np.median(sizes)) if sizes else None
+
+    def _regions(self, hands: list[HandObservation], W: int, H: int) -> list[Region]:
+        """Where to look for the missing hand(s), most promising first."""
+        cfg = self.cfg
+        recent = [s for s in self._slots if self._frame - s.seen <= cfg.memory_frames]
+        out: list[Region] = []
+        boxes = [keypoint_box(h.keypoints2d) for h in hands]
+        missing = [s for s in recent if not any(box_iou(s.box + s.velocity[[0, 1, 0, 1]] * (self._frame - s.seen), b)
+                                                > 0.3 for b in boxes)]
+        expected = len(recent) > len(hands) and missing
+        for s in missing:
+            dt = self._frame - s.seen
+            out.append(square_region(s.box + np.tile(s.velocity * dt, 2), cfg.region_scale, "predicted"))
+        ref = self._reference_size(hands)
+        for h, b in zip(hands, boxes):
+            size = hand_size(h.keypoints2d)
+            if ref is not None and len(self._slots) and size > 0 and \
+                    (b[2] - b[0]) * (b[3] - b[1]) > cfg.large_box_ratio * self._typical_area():
+                for dx in (-0.25, 0.25):
+                    out.append(square_region(b, 1.1, "large_box_half", (dx, 0.0)))
+            # Mirror side first: a right hand (high P(right)) has the left hand on the image's right.
+            first = 1.0 if h.handedness >= 0.5 else -1.0
+            out.append(square_region(b, 1.5, "neighbourhood"))
+            out.append(square_region(b, cfg.region_scale, "mirror_side", (0.75 * first, 0.0)))
+            out.append(square_region(b, cfg.region_scale, "other_side", (-0.75 * first, 0.0)))
+        if not expected and hands and (self._frame % cfg.probe_every):
+            return []  # nothing missing that we know of: probe only now and then
+        # Keep regions that overlap the image.
+        return [r for r in out if r.x0 < W and r.y0 < H and r.x0 + r.side > 0 and r.y0 + r.side > 0]
+
+    def _typical_area(self) -> float:
+        areas = [(s.box[2] - s.box[0]) * (s.box[3] - s.box[1]) for s in self._slots]
+        return float(np.median(areas)) if areas else np.inf
+
+    # ------------------------------------------------------------------ search
+
+    def _crop_graph(self):
+        if self._crop_model is None:
+            try:
+                from mediapipe.python.solutions import hands as mp_hands
+            except Exception as exc:  # pragma: no cover - the base engine imported it already
+                raise EngineUnavailable(f"MediaPipe cannot be loaded here ({exc})") from None
+            self._crop_model = mp_hands.Hands(static_image_mode=True, max_num_hands=2,
+                                              model_complexity=self._model_complexity,
+                                              min_detection_confidence=self.cfg.crop_detection_confidence)
+        return self._crop_model
+
+    def _search(self, image: np.ndarray, hands: list[HandObservation], regions: list[Region]) -> list[HandObservation]:
+        cfg = self.cfg
+        graph = self._crop_graph()
+        size = cfg.crop_size
+        ref = self._reference_size(hands)
+        hands = list(hands)
+        passes = 0
+        for region in regions:
+            for flip in (False, True):
+                if passes >= cfg.max_passes or len(hands) >= self.max_hands:
+                    return hands
+                passes += 1
+                self.stats["passes"] += 1
+                crop = crop_region(image, region, size, flip)
+                res = graph.process(np.ascontiguousarray(crop))
+                if not res.multi_hand_landmarks:
+                    continue
+                worlds = res.multi_hand_world_landmarks or [None] * len(res.multi_hand_landmarks)
+                for lm, world, hd in zip(res.multi_hand_landmarks, worlds, res.multi_handedness):
+                    cls = hd.classification[0]
+                    if cls.score < cfg.min_score:
+                        continue
+                    kp = np.array([[p.x, p.y] for p in lm.landmark])
+                    w3 = (np.array([[p.x, p.y, p.z] for p in world.landmark]) if world is not None
+                          else np.zeros((21, 3)))
+                    obs = observation_from_crop(kp, w3, cls.label, float(cls.score), region, size, flip)
+                    if self._accept(obs, hands, region, ref, image.shape[1], image.shape[0]):
+                        hands.append(obs)
+                        self.stats["recovered"] += 1
+        return hands
+
+    def _accept(self, obs: HandObservation, hands: list[HandObservation], region: Region,
+                ref: Optional[float], W: int, H: int) -> bool:
+        cfg = self.cfg
+        if any(same_hand(h, obs, cfg.dedup)[0] for h in hands):
+            return False
+        kp = obs.keypoints2d
+        c = kp.mean(0)
+        if not (region.x0 <= c[0] <= region.x0 + region.side and region.y0 <= c[1] <= region.y0 + region.side):
+            return False  # found at the crop's edge: a hand that belongs to another region
+        inside = np.mean((kp[:, 0] >= 0) & (kp[:, 0] < W) & (kp[:, 1] >= 0) & (kp[:, 1] < H))
+        if inside < 0.5:
+            return False
+        if ref is not None:
+            r = hand_size(kp) / ref
+            if not (cfg.size_range[0] <= r <= cfg.size_range[1]):
+                return False
+        return True
+
+    # ------------------------------------------------------------------ memory
+
+    def _update_slots(self, hands: list[HandObservation]) -> None:
+        """Match this frame's hands to the remembered ones (nearest box centre) and update them."""
+        used: set[int] = set()
+        for h in hands:
+            b = keypoint_box(h.keypoints2d)
+            c = 0.5 * (b[:2] + b[2:])
+            best, best_d = -1, np.inf
+            for i, s in enumerate(self._slots):
+                if i in used:
+                    continue
+                sc = 0.5 * (s.box[:2] + s.box[2:]) + s.velocity * (self._frame - s.seen)
+                d = float(np.linalg.norm(c - sc)) / max(s.size, 1.0)
+                if d < best_d:
+                    best, best_d = i, d
+            size = hand_size(h.keypoints2d)
+            if best >= 0 and best_d < 1.0:
+                s = self._slots[best]
+                dt = max(self._frame - s.seen, 1)
+                v = (c - 0.5 * (s.box[:2] + s.box[2:])) / dt
+                self._slots[best] = _Slot(b, 0.5 * s.velocity + 0.5 * v, self._frame, size)
+                used.add(best)
+            else:
+                self._slots.append(_Slot(b, np.zeros(2), self._frame, size))
+                used.add(len(self._slots) - 1)
+        # Forget old hands; keep the most recent max_hands.
+        self._slots = [s for s in self._slots if self._frame - s.seen <= self.cfg.memory_frames]
+        self._slots.sort(key=lambda s: -s.seen)
+        self._slots = self._slots[: self.max_hands]
+
+
+def create_engine(recovery: bool = True, **kwargs: Any) -> RecoveringMediaPipeEngine:
+    """Registry factory (``mediapipe``: with recovery; ``mediapipe-raw`` uses the plain engine)."""
+    return RecoveringMediaPipeEngine(recovery=recovery, **kwargs)
