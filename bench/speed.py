@@ -61,9 +61,15 @@ def main(video: str | None = None, write: bool = True) -> int:
     else:
         lines.append(f"- end-to-end: skipped, {v} is missing (render the sample first)")
     tp = fit_throughput()
-    lines.append(f"- fit throughput: {tp:.0f} hand-frames/s (4096 frames, {40} Adam iterations + analytic start)")
+    lines.append(f"- fit throughput: {tp:.0f} hand-frames/s (4096 frames, {_fit_iterations()} Adam iterations + analytic start)")
     text = "\n".join(lines)
     print(text)
     if write:
         append_results("Speed", text)
     return 0 if v.exists() else 2
+
+
+def _fit_iterations() -> int:
+    from lagc_hand.fitting import FitConfig
+
+    return FitConfig().iterations

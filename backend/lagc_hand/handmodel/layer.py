@@ -86,9 +86,25 @@ class HandModel(torch.nn.Module):
         levels = _depth_levels(parents)
         order = np.concatenate(levels)
         slot = np.argsort(order)  # where each joint sits in the level-ordered concatenation
-        # Plain int lists index tensors on any device.
-        self._levels = [(lv.tolist(), parents[lv].tolist(), slot[parents[lv]].tolist()) for lv in levels[1:]]
+        # Joints are permuted once into level order; each level is then a
+        # contiguous block whose parents are, for MANO's tree, either one joint
+        # (the wrist) or the previous block in finger order, so slices replace
+        # per-level gathers (advanced indexing dominated the fit's backward pass).
+        self._order = order.tolist()
         self._unorder = slot.tolist()
+        self._levels = []
+        start = len(levels[0])
+        for lv in levels[1:]:
+            par = slot[parents[lv]]
+            block = slice(start, start + len(lv))
+            if np.all(par == par[0]):
+                par_sel = slice(int(par[0]), int(par[0]) + 1)  # broadcasts over the block
+            elif np.all(np.diff(par) == 1):
+                par_sel = slice(int(par[0]), int(par[-1]) + 1)
+            else:
+                par_sel = par.tolist()
+            self._levels.append((block, par_sel))
+            start += len(lv)
 
     @property
     def num_vertices(self) -> int:
@@ -135,15 +151,26 @@ class HandModel(torch.nn.Module):
         Processes one depth level of the tree at a time (wrist; the five
         finger bases; ...), so the loop runs 4 times whatever the batch."""
         batch = rotmats.shape[0]
-        rest_j = rest_j.expand(batch, -1, -1)
-        rots = rotmats[:, :1]
-        pos = rest_j[:, :1]
-        for idx, par, par_slot in self._levels:
-            rp = rots[:, par_slot]
-            bone = rest_j[:, idx] - rest_j[:, par]
-            rots = torch.cat([rots, rp @ rotmats[:, idx]], dim=1)
-            pos = torch.cat([pos, pos[:, par_slot] + (rp @ bone[..., None])[..., 0]], dim=1)
-        return rots[:, self._unorder], pos[:, self._unorder]
+        local = rotmats[:, self._order]
+        rest = rest_j[:, self._order]
+        rots = [local[:, :1]]
+        pos = [rest[:, :1].expand(batch, -1, -1)]
+        prev_r, prev_p, prev_start = rots[0], pos[0], 0
+        for block, par_sel in self._levels:
+            # parents of this block live in the previous level's block
+            if isinstance(par_sel, slice):
+                sel = slice(par_sel.start - prev_start, par_sel.stop - prev_start)
+                rp, pp, jp = prev_r[:, sel], prev_p[:, sel], rest[:, par_sel]
+            else:
+                cat_r, cat_p = torch.cat(rots, 1), torch.cat(pos, 1)
+                rp, pp, jp = cat_r[:, par_sel], cat_p[:, par_sel], rest[:, par_sel]
+            bone = rest[:, block] - jp
+            r = rp @ local[:, block]
+            p = pp + (rp @ bone[..., None])[..., 0]
+            rots.append(r)
+            pos.append(p)
+            prev_r, prev_p, prev_start = r, p, block.start
+        return torch.cat(rots, 1)[:, self._unorder], torch.cat(pos, 1)[:, self._unorder]
 
     def _skin(self, rotmats, betas_b, rg, pg, rest_j, vertex_ids=None):
         """Linear blend skinning of all vertices (or ``vertex_ids``)."""
