@@ -22,6 +22,8 @@ from lagc_hand.video import FrameRange, open_video
 from lagc_hand_blender.core.handmotion import HandMotion, HandTrackMotion, HandVariant, absent_hand
 from lagc_hand_blender.core.skeleton import SIDES
 
+#: Run the two-hand interaction stages (lagc_hand.interaction) unless told otherwise.
+INTERACTION_DEFAULT = True
 #: Report detect progress at most this often (seconds), plus the first and last frame.
 PROGRESS_INTERVAL_S = 0.2
 
@@ -72,10 +74,14 @@ def run_pipeline(
     should_cancel: Optional[CancelCheck] = None,
     fit_config=None,
     intermediates: Optional[dict] = None,
+    interaction: Optional[bool] = None,
 ) -> ReconstructResult:
     """Reconstruct both hands of ``video``; see :func:`lagc_hand.api.reconstruct`.
 
     fit_config: a :class:`lagc_hand.fitting.FitConfig` to override the default.
+    interaction: two-hand stages of :mod:`lagc_hand.interaction` -- side evidence
+    from 3D chirality in tracking, and the joint two-hand fit (interpenetration
+    and contact terms); None = :data:`INTERACTION_DEFAULT`.
     intermediates: if a dict is given, it receives ``tracking``
     (:class:`~lagc_hand.tracking.TrackingResult`) and ``placements``
     (side -> :class:`~lagc_hand.placement.Placement`), for benchmarks and debugging.
@@ -125,7 +131,13 @@ def run_pipeline(
     # ---- track
     report(Progress("track", n_frames, n_frames))
     t0 = time.perf_counter()
-    tracking = track_hands(observations)
+    use_interaction = INTERACTION_DEFAULT if interaction is None else bool(interaction)
+    tracker_cfg = None
+    if use_interaction:
+        from lagc_hand.interaction.sides import interaction_tracker_config
+
+        tracker_cfg = interaction_tracker_config(src.info.width)
+    tracking = track_hands(observations, tracker_cfg)
     timer.add("track", time.perf_counter() - t0)
 
     # ---- place
@@ -151,6 +163,17 @@ def run_pipeline(
     fit_errors: dict[str, Optional[float]] = {}
     faces = skin = None
     model_id = None
+    pre_fits: dict = {}
+    if use_interaction and all(tracking.tracks[s].present.any() for s in SIDES):
+        from lagc_hand.interaction.two_hand_fit import TwoHandConfig, fit_both_hands
+
+        report(Progress("fit", n_frames, n_frames, message="both hands"))
+        t0 = time.perf_counter()
+        pre_fits = fit_both_hands({s: load_hand_model(options.hand_model, s, device)[1] for s in SIDES},
+                                  {s: placements[s].keypoints3d for s in SIDES},
+                                  {s: tracking.tracks[s].present for s in SIDES},
+                                  fit_config or FitConfig(device=device), TwoHandConfig(device=device))
+        timer.add("fit", time.perf_counter() - t0)
     for side in SIDES:
         if cancelled():
             raise Cancelled("reconstruction cancelled by the user")
@@ -171,7 +194,8 @@ def run_pipeline(
         report(Progress("fit", n_frames, n_frames, message=f"{side} hand, {idx.size} frames"))
         t0 = time.perf_counter()
         cfg = fit_config or FitConfig(device=device)
-        fit = fit_hand(model, placements[side].keypoints3d[idx], weights=None, config=cfg)
+        fit = pre_fits[side] if side in pre_fits else fit_hand(model, placements[side].keypoints3d[idx],
+                                                               weights=None, config=cfg)
         timer.add("fit", time.perf_counter() - t0)
         fit_errors[side] = float(fit.error.mean() * 1000.0)
 

@@ -1,0 +1,183 @@
+"""Interacting hands: our default pipeline side by side with raw MediaPipe, on the
+rendered ``assets/samples/interact_*.mp4`` clips (ground truth in ``.npz``).
+
+    .venv/bin/python -m bench interaction            # or: .venv/bin/python bench/interaction.py
+    .venv/bin/python bench/interaction.py --clips pray cross --no-write
+
+Per clip and configuration:
+
+* ``both %``: of the frames where both hands are visible (each >= 30 % of its
+  image area unhidden), the share where both tracks are present **and** each
+  track lies on the right ground-truth hand (mean 2D keypoint distance to it
+  below half a hand size, and nearer to it than to the other hand);
+* ``swaps``: frames where a track jumped to the other hand's position;
+* ``MPJPE``: mm, keypoints relative to the middle-finger MCP (IntagHand's
+  root), cleaned output vs ground truth, over correctly-sided frames;
+* ``MRRPE``: mm, error of the right-wrist-minus-left-wrist vector;
+* ``pen.``: mm, mean over both-present frames (every 3rd) of the deepest
+  vertex of one fitted hand inside the other's mesh (winding numbers);
+* ``fps``: frames per second end to end on this machine.
+
+Configurations: ``raw`` = ``mediapipe-raw`` engine, label+chirality tracking,
+single-hand fits (the pipeline before issue 8); ``ours`` = ``mediapipe`` engine
+(recovery + de-duplication), chirality-first sides, two-hand fit.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT / "assets" / "samples"
+SIDES = ("left", "right")
+CONFIGS = {"raw": ("mediapipe-raw", False), "ours": ("mediapipe", True)}
+VISIBLE = 0.3
+
+
+def _mesh(model, quats, root, betas):
+    import torch
+
+    from lagc_hand_blender.core.rotations import quat_to_matrix
+
+    with torch.no_grad():
+        b = torch.as_tensor(np.asarray(betas)[None], dtype=model.v_template.dtype)
+        j0 = model.rest_joints(b)[0, 0]
+        R = torch.as_tensor(quat_to_matrix(np.asarray(quats)), dtype=model.v_template.dtype)
+        out = model.forward_rotmat(R, b, torch.as_tensor(np.asarray(root), dtype=model.v_template.dtype) - j0)
+    return out.vertices.cpu().numpy().astype(np.float64)
+
+
+def evaluate(video: Path, gt_path: Path, config: str) -> dict:
+    """Run one configuration on one clip; returns the metrics (see the module docstring)."""
+    from lagc_hand.api import ReconstructOptions
+    from lagc_hand.interaction.dedup import hand_size
+    from lagc_hand.interaction.penetration import penetration_depth
+    from lagc_hand.pipeline import load_hand_model, run_pipeline
+    from lagc_hand.placement.intrinsics import horizontal_fov_deg
+
+    gt = np.load(gt_path)
+    engine, interaction = CONFIGS[config]
+    W = int(gt["image_size"][0])
+    fov = horizontal_fov_deg(gt["K"], W)
+    t0 = time.perf_counter()
+    res = run_pipeline(video, ReconstructOptions(engine=engine, fov_deg=fov, device="cpu"), interaction=interaction)
+    seconds = time.perf_counter() - t0
+    m = res.motion
+    T = m.num_frames
+    g2 = {s: gt[f"{s}_keypoints2d"][:T] for s in SIDES}
+    g3 = {s: gt[f"{s}_keypoints3d"][:T] for s in SIDES}
+    vis = {s: gt[f"{s}_visible"][:T] >= VISIBLE for s in SIDES}
+    both_vis = vis["left"] & vis["right"]
+    right_side = {}
+    swaps = 0
+    for s in SIDES:
+        o = "right" if s == "left" else "left"
+        h = m.hands[s]
+        size = np.array([hand_size(k) for k in g2[s]])
+        d_own = np.linalg.norm(h.keypoints2d - g2[s], axis=-1).mean(-1) / size
+        d_other = np.linalg.norm(h.keypoints2d - g2[o], axis=-1).mean(-1) / size
+        right_side[s] = h.present & (d_own < 0.5) & (d_own < d_other)
+        swaps += int(np.sum(h.present & (d_other < 0.5) & (d_other < d_own)))
+    ok_both = right_side["left"] & right_side["right"] & both_vis
+    raw_both = m.hands["left"].present & m.hands["right"].present & both_vis
+    errs = []
+    for s in SIDES:
+        sel = right_side[s] & vis[s]
+        if sel.any():
+            p = m.hands[s].clean.keypoints3d[sel]
+            g = g3[s][sel]
+            errs.append(np.linalg.norm((p - p[:, 9:10]) - (g - g[:, 9:10]), axis=-1).mean(-1))
+    mpjpe = float(np.concatenate(errs).mean() * 1000) if errs else float("nan")
+    mrrpe = float("nan")
+    if ok_both.any():
+        pr = m.hands["right"].clean.root[ok_both] - m.hands["left"].clean.root[ok_both]
+        gr = g3["right"][ok_both, 0] - g3["left"][ok_both, 0]
+        mrrpe = float(np.linalg.norm(pr - gr, axis=-1).mean() * 1000)
+    pen = []
+    both_present = np.flatnonzero(m.hands["left"].present & m.hands["right"].present)[::3]
+    if both_present.size:
+        v = {}
+        for s in SIDES:
+            params, model = load_hand_model("open", s, "cpu")
+            h = m.hands[s]
+            v[s] = _mesh(model, h.clean.quats[both_present], h.clean.root[both_present], h.betas)
+            v[s + "_faces"] = params.f
+        for i in range(len(both_present)):
+            a, _ = penetration_depth(v["left"][i][::2], v["right"][i], v["right_faces"])
+            b, _ = penetration_depth(v["right"][i][::2], v["left"][i], v["left_faces"])
+            pen.append(max(a, b))
+    return {
+        "frames": T,
+        "both_visible": int(both_vis.sum()),
+        "both_found": int(raw_both.sum()),
+        "both_right_pct": 100.0 * float(ok_both.sum()) / max(int(both_vis.sum()), 1),
+        "swaps": swaps,
+        "mpjpe_mm": mpjpe,
+        "mrrpe_mm": mrrpe,
+        "penetration_mm": float(np.mean(pen) * 1000) if pen else float("nan"),
+        "fps": T / seconds,
+        "summary": res.summary,
+    }
+
+
+def clips(names=None) -> list[tuple[str, Path, Path]]:
+    out = []
+    for npz in sorted(SAMPLES.glob("interact_*.npz")):
+        name = npz.stem.split("_", 1)[1]
+        if names and name not in names:
+            continue
+        mp4 = npz.with_suffix(".mp4")
+        if mp4.exists():
+            out.append((name, mp4, npz))
+    return out
+
+
+def main(names=None, write: bool = True) -> int:
+    found = clips(names)
+    if not found:
+        print("no interact_*.mp4/.npz clips in assets/samples; run scripts/render_interacting.py", file=sys.stderr)
+        return 1
+    rows = []
+    totals = {c: {"vis": 0, "ok": 0} for c in CONFIGS}
+    for name, mp4, npz in found:
+        for c in CONFIGS:
+            r = evaluate(mp4, npz, c)
+            totals[c]["vis"] += r["both_visible"]
+            totals[c]["ok"] += round(r["both_right_pct"] * r["both_visible"] / 100)
+            rows.append((name, c, r))
+            print(f"{name:10s} {c:5s} both {r['both_right_pct']:5.1f}% ({r['both_found']}/{r['both_visible']} found) "
+                  f"swaps {r['swaps']} MPJPE {r['mpjpe_mm']:.1f} MRRPE {r['mrrpe_mm']:.1f} "
+                  f"pen {r['penetration_mm']:.1f} mm  {r['fps']:.1f} fps", flush=True)
+    lines = ["| clip | config | both hands, right sides | both found / visible | swaps | MPJPE mm | MRRPE mm "
+             "| penetration mm | fps |", "|---|---|---|---|---|---|---|---|---|"]
+    for name, c, r in rows:
+        lines.append(f"| {name} | {c} | {r['both_right_pct']:.1f} % | {r['both_found']} / {r['both_visible']} | "
+                     f"{r['swaps']} | {r['mpjpe_mm']:.1f} | {r['mrrpe_mm']:.1f} | {r['penetration_mm']:.1f} | "
+                     f"{r['fps']:.1f} |")
+    for c in CONFIGS:
+        t = totals[c]
+        lines.append(f"| **all** | {c} | **{100.0 * t['ok'] / max(t['vis'], 1):.1f} %** | | | | | | |")
+    table = "\n".join(lines)
+    print(table)
+    if write:
+        sys.path.insert(0, str(ROOT))
+        from bench.common import append_results
+
+        append_results("Interacting hands (bench/interaction.py): ours vs raw MediaPipe",
+                       "Rendered clips `assets/samples/interact_*.mp4` (open hand model, Cycles, 640x480, 15 fps). "
+                       "`raw` = mediapipe-raw engine + label/chirality tracking + single-hand fits; `ours` = "
+                       "recovery + dedup engine, chirality-first sides, two-hand fit. Both-visible = each hand "
+                       f">= {int(VISIBLE * 100)} % unhidden.\n\n" + table)
+    return 0
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--clips", nargs="*", help="clip names (pray, clasp, ...); default all")
+    ap.add_argument("--no-write", action="store_true", help="do not append to bench/RESULTS.md")
+    a = ap.parse_args()
+    sys.exit(main(a.clips, write=not a.no_write))
