@@ -7,7 +7,7 @@ import sys
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    ap.add_argument("which", nargs="?", default="all", choices=["accuracy", "speed", "all"])
+    ap.add_argument("which", nargs="?", default="all", choices=["accuracy", "speed", "interaction", "all"])
     ap.add_argument("--video", help="clip (default: assets/samples/two_hands.mp4)")
     ap.add_argument("--gt", help="ground truth .npz (default: assets/samples/two_hands_gt.npz)")
     ap.add_argument("--no-write", action="store_true", help="do not append to bench/RESULTS.md")
@@ -21,6 +21,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench import speed
 
         rc |= speed.main(args.video, write=not args.no_write)
+    if args.which == "interaction":  # interacting-hand clips, ours vs raw MediaPipe (slow: not in "all")
+        from bench import interaction
+
+        rc |= interaction.main(write=not args.no_write)
     return rc
 
 
