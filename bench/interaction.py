@@ -34,7 +34,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "assets" / "samples"
 SIDES = ("left", "right")
-CONFIGS = {"raw": ("mediapipe-raw", False), "ours": ("mediapipe", True)}
+#: config -> (engine, interaction side evidence, joint two-hand fit)
+CONFIGS = {"raw": ("mediapipe-raw", False, False), "ours": ("mediapipe", True, False),
+           "ours+2fit": ("mediapipe", True, True)}
 VISIBLE = 0.3
 
 
@@ -60,11 +62,12 @@ def evaluate(video: Path, gt_path: Path, config: str) -> dict:
     from lagc_hand.placement.intrinsics import horizontal_fov_deg
 
     gt = np.load(gt_path)
-    engine, interaction = CONFIGS[config]
+    engine, interaction, two_hand_fit = CONFIGS[config]
     W = int(gt["image_size"][0])
     fov = horizontal_fov_deg(gt["K"], W)
     t0 = time.perf_counter()
-    res = run_pipeline(video, ReconstructOptions(engine=engine, fov_deg=fov, device="cpu"), interaction=interaction)
+    res = run_pipeline(video, ReconstructOptions(engine=engine, fov_deg=fov, device="cpu"), interaction=interaction,
+                       two_hand_fit=two_hand_fit)
     seconds = time.perf_counter() - t0
     m = res.motion
     T = m.num_frames
@@ -149,7 +152,7 @@ def main(names=None, write: bool = True) -> int:
             totals[c]["vis"] += r["both_visible"]
             totals[c]["ok"] += round(r["both_right_pct"] * r["both_visible"] / 100)
             rows.append((name, c, r))
-            print(f"{name:10s} {c:5s} both {r['both_right_pct']:5.1f}% ({r['both_found']}/{r['both_visible']} found) "
+            print(f"{name:10s} {c:9s} both {r['both_right_pct']:5.1f}% ({r['both_found']}/{r['both_visible']} found) "
                   f"swaps {r['swaps']} MPJPE {r['mpjpe_mm']:.1f} MRRPE {r['mrrpe_mm']:.1f} "
                   f"pen {r['penetration_mm']:.1f} mm  {r['fps']:.1f} fps", flush=True)
     lines = ["| clip | config | both hands, right sides | both found / visible | swaps | MPJPE mm | MRRPE mm "

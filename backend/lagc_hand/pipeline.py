@@ -22,8 +22,12 @@ from lagc_hand.video import FrameRange, open_video
 from lagc_hand_blender.core.handmotion import HandMotion, HandTrackMotion, HandVariant, absent_hand
 from lagc_hand_blender.core.skeleton import SIDES
 
-#: Run the two-hand interaction stages (lagc_hand.interaction) unless told otherwise.
+#: Use the interaction side evidence (3D chirality) in tracking unless told otherwise.
 INTERACTION_DEFAULT = True
+#: The joint two-hand fit (interpenetration + contact terms).  Off by default:
+#: on the rendered interacting clips it did not reduce penetration (pray 0.0 ->
+#: 1.5 mm, bench/RESULTS.md) and it cost most of the end-to-end speed.
+TWO_HAND_FIT_DEFAULT = False
 #: Report detect progress at most this often (seconds), plus the first and last frame.
 PROGRESS_INTERVAL_S = 0.2
 
@@ -75,6 +79,7 @@ def run_pipeline(
     fit_config=None,
     intermediates: Optional[dict] = None,
     interaction: Optional[bool] = None,
+    two_hand_fit: Optional[bool] = None,
 ) -> ReconstructResult:
     """Reconstruct both hands of ``video``; see :func:`lagc_hand.api.reconstruct`.
 
@@ -82,6 +87,8 @@ def run_pipeline(
     interaction: two-hand stages of :mod:`lagc_hand.interaction` -- side evidence
     from 3D chirality in tracking, and the joint two-hand fit (interpenetration
     and contact terms); None = :data:`INTERACTION_DEFAULT`.
+    two_hand_fit: the joint two-hand fit (needs ``interaction``); None =
+    :data:`TWO_HAND_FIT_DEFAULT`.
     intermediates: if a dict is given, it receives ``tracking``
     (:class:`~lagc_hand.tracking.TrackingResult`) and ``placements``
     (side -> :class:`~lagc_hand.placement.Placement`), for benchmarks and debugging.
@@ -164,7 +171,8 @@ def run_pipeline(
     faces = skin = None
     model_id = None
     pre_fits: dict = {}
-    if use_interaction and all(tracking.tracks[s].present.any() for s in SIDES):
+    use_two_hand_fit = use_interaction and (TWO_HAND_FIT_DEFAULT if two_hand_fit is None else bool(two_hand_fit))
+    if use_two_hand_fit and all(tracking.tracks[s].present.any() for s in SIDES):
         from lagc_hand.interaction.two_hand_fit import TwoHandConfig, fit_both_hands
 
         report(Progress("fit", n_frames, n_frames, message="both hands"))
