@@ -25,7 +25,8 @@ class LagcHandSettings(bpy.types.PropertyGroup):
     frame_end: IntProperty(name="End", default=100, min=1, description="Video frame after the last one")
     stride: IntProperty(name="Every nth frame", default=1, min=1, max=100)
     engine: EnumProperty(
-        name="Engine", items=[('mediapipe', "MediaPipe (CPU)", "Fast, works everywhere"),
+        name="Engine", items=[('mediapipe', "MediaPipe (CPU)", "Fast, works everywhere; recovers a hidden second hand"),
+                              ('mediapipe-raw', "MediaPipe, plain", "MediaPipe without second-hand recovery, for comparison"),
                               ('lagc', "LAGC-Hand network", "Needs a trained checkpoint on the backend")],
         default='mediapipe')
     checkpoint: StringProperty(name="Checkpoint", subtype='FILE_PATH', description="LAGC-Hand checkpoint file")

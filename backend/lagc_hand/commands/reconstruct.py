@@ -17,7 +17,9 @@ from lagc_hand.errors import InputError
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("video", help="video file (mp4/mov/avi/webm/...) or a folder of images")
     p.add_argument("-o", "--output", required=True, help="HandMotion file to write (.npz)")
-    p.add_argument("--engine", default="mediapipe", help="hand engine: mediapipe (default) or lagc")
+    p.add_argument("--engine", default="mediapipe", choices=("mediapipe", "mediapipe-raw", "lagc"),
+                   help="hand engine: mediapipe (default; with second-hand recovery), "
+                        "mediapipe-raw (plain MediaPipe, for comparison) or lagc (needs --checkpoint)")
     p.add_argument("--checkpoint", help="LAGC-Hand checkpoint (for --engine lagc)")
     cam = p.add_mutually_exclusive_group()
     cam.add_argument("--focal-mm", type=float, help="35 mm-equivalent focal length of the camera")

@@ -11,7 +11,7 @@ from lagc_hand.api import ReconstructOptions
 
 JobState = Literal["queued", "running", "done", "failed", "cancelled", "interrupted"]
 Stage = Literal["queued", "decode", "detect", "track", "place", "fit", "cleanup", "write", "done"]
-ENGINES = ("mediapipe", "lagc")
+ENGINES = ("mediapipe", "mediapipe-raw", "lagc")
 DEVICES = ("auto", "cpu", "cuda")
 
 
@@ -23,7 +23,7 @@ class OptionsModel(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    engine: Literal["mediapipe", "lagc"] = "mediapipe"
+    engine: Literal["mediapipe", "mediapipe-raw", "lagc"] = "mediapipe"
     checkpoint: Optional[str] = Field(None, max_length=4096, description="LAGC-Hand checkpoint path (engine=lagc); must lie under an allowed dir")
     focal_mm: Optional[float] = Field(None, gt=1.0, le=2000.0, description="35 mm-equivalent focal length, mm")
     fov_deg: Optional[float] = Field(None, gt=1.0, lt=179.0, description="horizontal field of view, degrees")
@@ -121,7 +121,7 @@ class FramesOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    engine: Literal["mediapipe", "lagc"] = "mediapipe"
+    engine: Literal["mediapipe", "mediapipe-raw", "lagc"] = "mediapipe"
     checkpoint: Optional[str] = Field(None, max_length=4096)
     fps: float = Field(30.0, gt=0.0, le=1000.0)
     device: Literal["auto", "cpu", "cuda"] = "auto"
