@@ -12,11 +12,11 @@ in ``failed`` (message for the user) or ``cancelled``.
 from __future__ import annotations
 
 import os
-import tempfile
 import threading
 from dataclasses import dataclass, replace
 
 from .client import Client, ClientError
+from .core.atomic import write_atomic
 from .core.handmotion import HandMotionError, loads
 
 FINAL_STATES = ("done", "failed", "cancelled")
@@ -61,19 +61,7 @@ class JobStatus:
 
 
 def _write_atomic(path: str, data: bytes) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".lagc-", suffix=".part", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    write_atomic(path, lambda f: f.write(data))
 
 
 class JobRunner:

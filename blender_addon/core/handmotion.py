@@ -54,11 +54,12 @@ from __future__ import annotations
 import io
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from .atomic import write_atomic
 
 FORMAT_NAME = "lagc-handmotion"
 FORMAT_VERSION = 1
@@ -203,22 +204,8 @@ def save(motion: HandMotion, path: str | os.PathLike, compress: bool = True) -> 
     """Write ``motion`` to ``path`` atomically (temp file in the same folder, then rename),
     so a crash never leaves a half-written file under the final name."""
     arrays = to_arrays(motion)
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".handmotion-", suffix=".npz.part", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            (np.savez_compressed if compress else np.savez)(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    savez = np.savez_compressed if compress else np.savez
+    write_atomic(path, lambda f: savez(f, **arrays), prefix=".handmotion-", suffix=".npz.part")
 
 
 def dumps(motion: HandMotion) -> bytes:

@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import os
 import secrets
-import tempfile
 from pathlib import Path
 from typing import Iterable, Optional
 from urllib.parse import urlsplit
 
 from lagc_hand.server.config import LOOPBACK_HOSTS
+from lagc_hand_blender.core.atomic import write_atomic
 
 TOKEN_BYTES = 32
 
@@ -52,20 +52,7 @@ def load_or_create_token(path: Path) -> str:
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     token = secrets.token_urlsafe(TOKEN_BYTES)
     # mkstemp creates the file with mode 0600 before anything is written to it.
-    fd, tmp = tempfile.mkstemp(prefix=".token-", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(token + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    write_atomic(path, lambda f: f.write(token + "\n"), binary=False, prefix=".token-", suffix="", mode=0o600)
     return token
 
 
