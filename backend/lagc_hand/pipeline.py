@@ -25,8 +25,9 @@ from lagc_hand_blender.core.skeleton import SIDES
 #: Use the interaction side evidence (3D chirality) in tracking unless told otherwise.
 INTERACTION_DEFAULT = True
 #: The joint two-hand fit (interpenetration + contact terms).  Off by default:
-#: on the rendered interacting clips it did not reduce penetration (pray 0.0 ->
-#: 1.5 mm, bench/RESULTS.md) and it cost most of the end-to-end speed.
+#: on the rendered interacting clips it trims penetration only slightly (pray
+#: 1.6 -> 1.5 mm, occlude 0.9 -> 0.0 mm) for 30-50 % less end-to-end speed
+#: (bench/RESULTS.md, "ours" vs "ours+2fit").
 TWO_HAND_FIT_DEFAULT = False
 #: Report detect progress at most this often (seconds), plus the first and last frame.
 PROGRESS_INTERVAL_S = 0.2
