@@ -25,6 +25,7 @@ from typing import Optional
 import numpy as np
 import torch
 
+from lagc_hand.fitting.adam import Adam, cosine_scale
 from lagc_hand.fitting.limits import _CHILD, anatomical_frames, joint_limit_boxes
 from lagc_hand.handmodel.torch_rotations import matrix_to_rot6d, rot6d_to_matrix
 from lagc_hand_blender.core.rotations import matrix_to_quat, quat_sign_continuity
@@ -217,10 +218,7 @@ def _fit_hand(
     lo, hi = t(lo_np), t(hi_np)
 
     # The translation is in metres while 6D entries are O(1): smaller steps for it.
-    groups = [{"params": [d6] + ([betas] if cfg.fit_shape else []), "lr": cfg.lr},
-              {"params": [transl], "lr": cfg.lr * 0.02}]
-    opt = torch.optim.Adam(groups)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.iterations, eta_min=cfg.lr * 0.05)
+    opt = Adam([([d6] + ([betas] if cfg.fit_shape else []), cfg.lr), ([transl], cfg.lr * 0.02)])
 
     def losses():
         R = rot6d_to_matrix(d6)
@@ -235,12 +233,12 @@ def _fit_hand(
             loss = loss + cfg.w_temporal * ((d6[1:] - d6[:-1]) ** 2).sum() / T
         return loss, out
 
-    for _ in range(cfg.iterations):
-        opt.zero_grad(set_to_none=True)
+    for i in range(cfg.iterations):
+        opt.zero_grad()
         loss, _ = losses()
         loss.backward()
-        opt.step()
-        sched.step()
+        # cosine annealing down to 5 % of the initial rate
+        opt.step(cosine_scale(i, cfg.iterations, 0.05))
 
     with torch.no_grad():
         R = rot6d_to_matrix(d6)

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from lagc_hand.fitting import FitConfig, HandFit, fit_hand
+from lagc_hand.fitting.adam import Adam
 from lagc_hand.handmodel.torch_rotations import matrix_to_rot6d, rot6d_to_matrix
 from lagc_hand.interaction.penetration import (SEGMENTS, CapsuleHand, _segment_distance,
                                                capsule_penetration_loss, contact_loss, contact_pairs)
@@ -148,9 +149,9 @@ def refine_two_hands(models: dict, fits: dict[str, HandFit], targets: dict[str, 
         before = penetration(forward(), per_frame=True).cpu().numpy()
     params = [d6[s] for s in SIDES]
     tparams = [transl[s] for s in SIDES]
-    opt = torch.optim.Adam([{"params": params, "lr": cfg.lr}, {"params": tparams, "lr": cfg.lr_translation}])
+    opt = Adam([(params, cfg.lr), (tparams, cfg.lr_translation)])
     for _ in range(cfg.iterations):
-        opt.zero_grad(set_to_none=True)
+        opt.zero_grad()
         out = forward()
         loss = 0.0
         for s in SIDES:
