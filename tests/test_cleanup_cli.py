@@ -27,17 +27,8 @@ def _run(*args: str) -> subprocess.CompletedProcess:
 
 
 def _truth() -> hm.HandMotion:
-    rng = np.random.default_rng(5)
-    joints, tips = lagc_synth.right_skeleton()
-    verts, faces, weights, tip_ids = lagc_synth.bipyramid_mesh(joints, tips)
-    mirror = np.array([-1.0, 1.0, 1.0])
-    rests = {"right": (joints, tips, verts, tip_ids), "left": (joints * mirror, tips * mirror, verts * mirror, tip_ids)}
-    hands = {s: lagc_synth.make_hand(s, T, rng, rests[s], np.ones(T, bool), 0.08 if s == "right" else -0.08)
-             for s in hm.SIDES}
-    frames = np.arange(T, dtype=np.int64) * 2 + 10  # stride 2: source frames 10, 12, ...
-    K = np.array([[600.0, 0, 320.0], [0, 600.0, 240.0], [0, 0, 1]])
-    return hm.HandMotion(fps=15.0, frames=frames, times=frames / 30.0, image_size=(640, 480), intrinsics=K,
-                         faces=faces, skin_weights=weights, hand_model="synthetic", hands=hands).validate()
+    # stride 2: source frames 10, 12, ... at 15 samples/s
+    return lagc_synth.always_present_motion(T, 5, np.arange(T, dtype=np.int64) * 2 + 10, fps=15.0, focal=600.0)
 
 
 @pytest.fixture

@@ -186,3 +186,22 @@ def make_motion(T: int = 40, seed: int = 0, stride: int = 1, fps: float = 30.0,
         fps=fps / stride, frames=frames, times=frames / fps, image_size=(w, h), intrinsics=K,
         faces=faces, skin_weights=weights, hand_model="synthetic-bipyramids",
         hands=hands, meta={"engine": "synthetic"}).validate()
+
+
+def always_present_motion(T: int, seed: int, frames: np.ndarray, fps: float, focal: float) -> hm.HandMotion:
+    """Both bipyramid hands present on every frame, 640x480 with focal ``focal`` px.
+
+    frames: (T,) source frame numbers; ``times = frames / (fps * step)`` where
+    ``step`` is the source-frame stride, so strided motions keep true seconds.
+    """
+    rng = np.random.default_rng(seed)
+    joints, tips = right_skeleton()
+    verts, faces, weights, tip_ids = bipyramid_mesh(joints, tips)
+    mirror = np.array([-1.0, 1.0, 1.0])
+    rests = {"right": (joints, tips, verts, tip_ids), "left": (joints * mirror, tips * mirror, verts * mirror, tip_ids)}
+    hands = {s: make_hand(s, T, rng, rests[s], np.ones(T, bool), 0.08 if s == "right" else -0.08)
+             for s in hm.SIDES}
+    K = np.array([[focal, 0, 320.0], [0, focal, 240.0], [0, 0, 1]])
+    step = float(np.median(np.diff(frames))) if len(frames) > 1 else 1.0
+    return hm.HandMotion(fps=fps, frames=frames, times=frames / (fps * step), image_size=(640, 480), intrinsics=K,
+                         faces=faces, skin_weights=weights, hand_model="synthetic", hands=hands).validate()

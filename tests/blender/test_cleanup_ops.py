@@ -28,17 +28,7 @@ T = 72
 
 def _motion(seed: int = 3) -> hm.HandMotion:
     """Both hands present on every frame (the ground truth of every test)."""
-    rng = np.random.default_rng(seed)
-    joints, tips = lagc_synth.right_skeleton()
-    verts, faces, weights, tip_ids = lagc_synth.bipyramid_mesh(joints, tips)
-    mirror = np.array([-1.0, 1.0, 1.0])
-    rests = {"right": (joints, tips, verts, tip_ids), "left": (joints * mirror, tips * mirror, verts * mirror, tip_ids)}
-    hands = {s: lagc_synth.make_hand(s, T, rng, rests[s], np.ones(T, bool), 0.08 if s == "right" else -0.08)
-             for s in hm.SIDES}
-    K = np.array([[700.0, 0, 320.0], [0, 700.0, 240.0], [0, 0, 1]])
-    frames = np.arange(T, dtype=np.int64)
-    return hm.HandMotion(fps=30.0, frames=frames, times=frames / 30.0, image_size=(640, 480), intrinsics=K,
-                         faces=faces, skin_weights=weights, hand_model="synthetic", hands=hands).validate()
+    return lagc_synth.always_present_motion(T, seed, np.arange(T, dtype=np.int64), fps=30.0, focal=700.0)
 
 
 def _copy(m: hm.HandMotion) -> hm.HandMotion:
