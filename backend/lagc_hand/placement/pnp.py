@@ -73,10 +73,7 @@ def solve_translation(
     b = xn * X[..., 2:3] - X[..., :2]
     A = A.reshape(T, 2 * N, 3)
     b = b.reshape(T, 2 * N)
-    ww = np.repeat(w, 2, axis=1)
-    AtA = np.einsum("tki,tk,tkj->tij", A, ww, A) + 1e-9 * np.eye(3)
-    Atb = np.einsum("tki,tk,tk->ti", A, ww, b)
-    t = np.linalg.solve(AtA, Atb[..., None])[..., 0]
+    t = _weighted_lstsq(A, np.repeat(w, 2, axis=1), b)
 
     # Depth fallback for degenerate frames (all weights 0, or behind the camera):
     # size ratio of the 3D and 2D spreads.
@@ -105,10 +102,7 @@ def solve_translation(
         J[..., 1, 2] = -f[1] * P[..., 1] / z**2
         J = J.reshape(T, 2 * N, 3)
         rr = r.reshape(T, 2 * N)
-        hw = np.repeat(hub, 2, axis=1)
-        JtJ = np.einsum("tki,tk,tkj->tij", J, hw, J) + 1e-9 * np.eye(3)
-        Jtr = np.einsum("tki,tk,tk->ti", J, hw, rr)
-        step = np.linalg.solve(JtJ, Jtr[..., None])[..., 0]
+        step = _weighted_lstsq(J, np.repeat(hub, 2, axis=1), rr)
         step = np.where(np.isfinite(step), step, 0.0)
         t = t - step
         # Keep every point in front of the camera.
@@ -141,3 +135,15 @@ def place_hand(
         err[idx] = rms
     placed = np.where(present[:, None, None], keypoints3d + trans[:, None, :], 0.0)
     return Placement(translation=trans, root=placed[:, 0].copy(), keypoints3d=placed, reproj_error=err)
+
+
+def _weighted_lstsq(A: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per-frame weighted least squares: argmin_x sum_k w_k (A_k x - b_k)^2.
+
+    A: (T, K, 3); w: (T, K) >= 0; b: (T, K) -> x: (T, 3).  A tiny ridge keeps
+    frames with no weight solvable (their x is then ~0, or non-finite if A is
+    degenerate, which callers check).
+    """
+    AtA = np.einsum("tki,tk,tkj->tij", A, w, A) + 1e-9 * np.eye(3)
+    Atb = np.einsum("tki,tk,tk->ti", A, w, b)
+    return np.linalg.solve(AtA, Atb[..., None])[..., 0]
