@@ -30,6 +30,10 @@ class ReconstructOptions:
     hand_model:   ``"open"`` (embedded model) or a folder holding official
                   ``MANO_RIGHT.pkl`` / ``MANO_LEFT.pkl`` (or ``.npz``).
     device:       ``"auto"``, ``"cpu"`` or ``"cuda"`` for the torch stages.
+    detect_workers: how many contiguous chunks of the video are detected at once,
+                  each by its own engine in its own thread (0 = one per CPU core,
+                  chunks of at least 48 frames; 1 = sequential).  Results depend on
+                  this number (each chunk's tracker starts fresh), not on timing.
     """
 
     engine: str = "mediapipe"
@@ -42,6 +46,7 @@ class ReconstructOptions:
     smoothing: float = 1.0
     hand_model: str = "open"
     device: str = "auto"
+    detect_workers: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

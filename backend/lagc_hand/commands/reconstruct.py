@@ -29,6 +29,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--smoothing", type=float, default=1.0, help="cleanup strength, 0 = raw (default 1)")
     p.add_argument("--hand-model", default="open", help="'open' or a folder with MANO_RIGHT.pkl / MANO_LEFT.pkl")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (fitting)")
+    p.add_argument("--detect-workers", type=int, default=0,
+                   help="video chunks detected in parallel (0 = one per CPU core, 1 = sequential)")
     p.add_argument("--summary", help="also write the summary as JSON to this file")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -48,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     options = ReconstructOptions(
         engine=args.engine, checkpoint=args.checkpoint, focal_mm=args.focal_mm, fov_deg=args.fov,
         frame_start=start, frame_end=end, stride=args.stride, smoothing=args.smoothing,
-        hand_model=args.hand_model, device=args.device,
+        hand_model=args.hand_model, device=args.device, detect_workers=args.detect_workers,
     )
     bar = None
     if not args.quiet:

@@ -244,6 +244,11 @@ def create_app(config: ServerConfig) -> FastAPI:
         d = opts.model_dump()
         if "device" not in opts.model_fields_set:
             d["device"] = config.device
+        if "detect_workers" not in opts.model_fields_set and config.workers > 1:
+            # Jobs already run side by side: share the cores instead of each taking all of them.
+            from lagc_hand.engines.parallel import available_cores
+
+            d["detect_workers"] = max(1, available_cores() // config.workers)
         return d
 
     def check_video(path: Path, opts: dict[str, Any], name: Optional[str] = None) -> None:

@@ -33,6 +33,7 @@ class OptionsModel(BaseModel):
     smoothing: float = Field(1.0, ge=0.0, le=10.0)
     hand_model: str = Field("open", min_length=1, max_length=4096, description='"open" or a folder with MANO files (under an allowed dir)')
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    detect_workers: int = Field(0, ge=0, le=64, description="chunks detected in parallel; 0 = one per CPU core")
 
     @model_validator(mode="after")
     def _range(self) -> "OptionsModel":
