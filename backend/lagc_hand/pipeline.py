@@ -7,6 +7,7 @@ only chains them, reports progress and collects the summary.
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -159,83 +160,88 @@ def run_pipeline(
     fit_errors: dict[str, Optional[float]] = {}
     faces = skin = None
     model_id = None
-    pre_fits: dict = {}
-    use_two_hand_fit = use_interaction and (TWO_HAND_FIT_DEFAULT if two_hand_fit is None else bool(two_hand_fit))
-    if use_two_hand_fit and all(tracking.tracks[s].present.any() for s in SIDES):
-        from lagc_hand.interaction.two_hand_fit import TwoHandConfig, fit_both_hands
+    # The fit and cleanup tensors are tiny ((T, 16, 3, 3) blocks): one torch thread is
+    # 4-15x faster than two when the engine's threads or other jobs share the cores.
+    with _torch_threads(1 if device == "cpu" else 0):
+        pre_fits: dict = {}
+        use_two_hand_fit = use_interaction and (TWO_HAND_FIT_DEFAULT if two_hand_fit is None else bool(two_hand_fit))
+        if use_two_hand_fit and all(tracking.tracks[s].present.any() for s in SIDES):
+            from lagc_hand.interaction.two_hand_fit import TwoHandConfig, fit_both_hands
 
-        report(Progress("fit", n_frames, n_frames, message="both hands"))
-        t0 = time.perf_counter()
-        pre_fits = fit_both_hands({s: load_hand_model(options.hand_model, s, device)[1] for s in SIDES},
-                                  {s: placements[s].keypoints3d for s in SIDES},
-                                  {s: tracking.tracks[s].present for s in SIDES},
-                                  fit_config or FitConfig(device=device), TwoHandConfig(device=device))
-        timer.add("fit", time.perf_counter() - t0)
-    for side in SIDES:
-        if cancelled():
-            raise Cancelled("reconstruction cancelled by the user")
-        t0 = time.perf_counter()
-        params, model = load_hand_model(options.hand_model, side, device)
-        timer.add("model", time.perf_counter() - t0)
-        model_id = params.model_id
-        if faces is None:
-            faces, skin = params.f.astype(np.int32), params.weights.astype(np.float32)
-        tr = tracking.tracks[side]
-        idx = np.flatnonzero(tr.present)
-        if idx.size == 0:
-            rest_v = model.shaped_vertices()[0].detach().cpu().numpy()
-            rest_j = model.rest_joints()[0].detach().cpu().numpy()
-            hands[side] = absent_hand(side, n_frames, rest_v, rest_j, params.tip_vertex_ids, np.zeros(model.num_betas))
-            fit_errors[side] = None
-            continue
-        report(Progress("fit", n_frames, n_frames, message=f"{side} hand, {idx.size} frames"))
-        t0 = time.perf_counter()
-        cfg = fit_config or FitConfig(device=device)
-        fit = pre_fits[side] if side in pre_fits else fit_hand(model, placements[side].keypoints3d[idx],
-                                                               weights=None, config=cfg)
-        timer.add("fit", time.perf_counter() - t0)
-        fit_errors[side] = float(fit.error.mean() * 1000.0)
+            report(Progress("fit", n_frames, n_frames, message="both hands"))
+            t0 = time.perf_counter()
+            pre_fits = fit_both_hands({s: load_hand_model(options.hand_model, s, device)[1] for s in SIDES},
+                                      {s: placements[s].keypoints3d for s in SIDES},
+                                      {s: tracking.tracks[s].present for s in SIDES},
+                                      fit_config or FitConfig(device=device), TwoHandConfig(device=device))
+            timer.add("fit", time.perf_counter() - t0)
+        for side in SIDES:
+            if cancelled():
+                raise Cancelled("reconstruction cancelled by the user")
+            t0 = time.perf_counter()
+            params, model = load_hand_model(options.hand_model, side, device)
+            timer.add("model", time.perf_counter() - t0)
+            model_id = params.model_id
+            if faces is None:
+                faces, skin = params.f.astype(np.int32), params.weights.astype(np.float32)
+            tr = tracking.tracks[side]
+            idx = np.flatnonzero(tr.present)
+            if idx.size == 0:
+                rest_v = model.shaped_vertices()[0].detach().cpu().numpy()
+                rest_j = model.rest_joints()[0].detach().cpu().numpy()
+                hands[side] = absent_hand(side, n_frames, rest_v, rest_j, params.tip_vertex_ids,
+                                          np.zeros(model.num_betas))
+                fit_errors[side] = None
+                continue
+            report(Progress("fit", n_frames, n_frames, message=f"{side} hand, {idx.size} frames"))
+            t0 = time.perf_counter()
+            cfg = fit_config or FitConfig(device=device)
+            fit = pre_fits[side] if side in pre_fits else fit_hand(model, placements[side].keypoints3d[idx],
+                                                                   weights=None, config=cfg)
+            timer.add("fit", time.perf_counter() - t0)
+            fit_errors[side] = float(fit.error.mean() * 1000.0)
 
-        report(Progress("cleanup", n_frames, n_frames, message=f"{side} hand"))
-        t0 = time.perf_counter()
-        T = n_frames
-        quats = np.zeros((T, 16, 4), np.float32)
-        quats[..., 0] = 1.0
-        root = np.zeros((T, 3), np.float32)
-        quats[idx] = fit.quats
-        root[idx] = fit.root
-        cleaned = clean_hand(tr.present, tr.confidence, quats, root, tr.keypoints2d, fps,
-                             CleanConfig(strength=float(options.smoothing)))
-        present = cleaned.present
-        raw_kp = pose_keypoints(model, cleaned.raw_quats, cleaned.raw_root, fit.betas, present, device)
-        raw_kp[idx] = fit.keypoints3d  # observed frames: exactly the fitted keypoints
-        clean_kp = pose_keypoints(model, cleaned.quats, cleaned.root, fit.betas, present, device)
-        # Absent frames: identity rotation, last known root, zero keypoints (HandMotion convention).
-        raw_root, clean_root = _hold_last(cleaned.raw_root, present), _hold_last(cleaned.root, present)
-        raw_q, clean_q = cleaned.raw_quats.copy(), cleaned.quats.copy()
-        raw_q[~present] = clean_q[~present] = np.array([1, 0, 0, 0], np.float32)
-        kp2d = cleaned.keypoints2d.copy()
-        kp2d[~present] = 0.0
-        betas_t = fit.betas
-        import torch
+            report(Progress("cleanup", n_frames, n_frames, message=f"{side} hand"))
+            t0 = time.perf_counter()
+            T = n_frames
+            quats = np.zeros((T, 16, 4), np.float32)
+            quats[..., 0] = 1.0
+            root = np.zeros((T, 3), np.float32)
+            quats[idx] = fit.quats
+            root[idx] = fit.root
+            cleaned = clean_hand(tr.present, tr.confidence, quats, root, tr.keypoints2d, fps,
+                                 CleanConfig(strength=float(options.smoothing)))
+            present = cleaned.present
+            raw_kp = pose_keypoints(model, cleaned.raw_quats, cleaned.raw_root, fit.betas, present, device)
+            raw_kp[idx] = fit.keypoints3d  # observed frames: exactly the fitted keypoints
+            clean_kp = pose_keypoints(model, cleaned.quats, cleaned.root, fit.betas, present, device)
+            # Absent frames: identity rotation, last known root, zero keypoints (HandMotion convention).
+            raw_root, clean_root = _hold_last(cleaned.raw_root, present), _hold_last(cleaned.root, present)
+            raw_q, clean_q = cleaned.raw_quats.copy(), cleaned.quats.copy()
+            raw_q[~present] = clean_q[~present] = np.array([1, 0, 0, 0], np.float32)
+            kp2d = cleaned.keypoints2d.copy()
+            kp2d[~present] = 0.0
+            betas_t = fit.betas
+            import torch
 
-        with torch.no_grad():
-            b = torch.as_tensor(betas_t[None], dtype=model.v_template.dtype, device=model.v_template.device)
-            rest_v = model.shaped_vertices(b)[0].cpu().numpy()
-            rest_j = model.rest_joints(b)[0].cpu().numpy()
-        hands[side] = HandTrackMotion(
-            side=side,
-            present=present,
-            confidence=np.where(present, cleaned.confidence, 0).astype(np.float32),
-            keypoints2d=kp2d.astype(np.float32),
-            betas=betas_t.astype(np.float32),
-            rest_vertices=rest_v.astype(np.float32),
-            rest_joints=rest_j.astype(np.float32),
-            tip_vertex_ids=np.asarray(params.tip_vertex_ids, np.int64),
-            raw=HandVariant(raw_q.astype(np.float32), raw_root.astype(np.float32), raw_kp.astype(np.float32)),
-            clean=HandVariant(clean_q.astype(np.float32), clean_root.astype(np.float32), clean_kp.astype(np.float32)),
-        )
-        timer.add("cleanup", time.perf_counter() - t0)
+            with torch.no_grad():
+                b = torch.as_tensor(betas_t[None], dtype=model.v_template.dtype, device=model.v_template.device)
+                rest_v = model.shaped_vertices(b)[0].cpu().numpy()
+                rest_j = model.rest_joints(b)[0].cpu().numpy()
+            hands[side] = HandTrackMotion(
+                side=side,
+                present=present,
+                confidence=np.where(present, cleaned.confidence, 0).astype(np.float32),
+                keypoints2d=kp2d.astype(np.float32),
+                betas=betas_t.astype(np.float32),
+                rest_vertices=rest_v.astype(np.float32),
+                rest_joints=rest_j.astype(np.float32),
+                tip_vertex_ids=np.asarray(params.tip_vertex_ids, np.int64),
+                raw=HandVariant(raw_q.astype(np.float32), raw_root.astype(np.float32), raw_kp.astype(np.float32)),
+                clean=HandVariant(clean_q.astype(np.float32), clean_root.astype(np.float32),
+                                  clean_kp.astype(np.float32)),
+            )
+            timer.add("cleanup", time.perf_counter() - t0)
 
     report(Progress("write", n_frames, n_frames))
     total_s = time.perf_counter() - t_start
@@ -254,6 +260,20 @@ def run_pipeline(
     ).validate()
     report(Progress("done", n_frames, n_frames, n_frames / max(total_s, 1e-9), message=summary["message"]))
     return ReconstructResult(motion=motion, summary=summary)
+
+
+@contextmanager
+def _torch_threads(n: int):
+    """Run the block with ``n`` torch CPU threads (0 = leave as is), then restore."""
+    import torch
+
+    old = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
 
 
 def _hold_last(root: np.ndarray, present: np.ndarray) -> np.ndarray:
