@@ -39,11 +39,14 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from lagc_hand.batch import make_tasks, parse_formats, run_batch
+    from lagc_hand.engines.parallel import available_cores
 
     formats = parse_formats(args.format)
+    # Videos already run side by side: each video's detection gets its share of the cores.
+    detect_workers = 0 if args.workers <= 1 else max(1, available_cores() // args.workers)
     options = {"engine": args.engine, "checkpoint": args.checkpoint, "smoothing": args.smoothing,
                "stride": args.stride, "focal_mm": args.focal_mm, "hand_model": args.hand_model,
-               "device": args.device}
+               "device": args.device, "detect_workers": detect_workers}
     tasks = make_tasks(args.inputs, args.out, formats, options, force=args.force)
 
     def printer(line: str) -> None:
