@@ -42,7 +42,14 @@ class TrackerConfig:
     duplicate_dist: float = 0.25    # mean 2D keypoint distance / hand size below which two detections are one hand
     w_handedness: float = 1.0       # per frame, x -log P(label)
     w_chirality: float = 0.5        # per frame, x -log P(chirality)
-    w_motion: float = 4.0           # x (motion / hand size)^2, capped
+    # Motion: -log of a Gaussian on the per-frame keypoint displacement d (mean over the 21
+    # keypoints, in hand sizes), w_motion = 1 / (2 sigma^2) with sigma = 0.2 hand sizes.
+    # Rendered ground truth moves at most 0.1 hand sizes per frame (two_hands.mp4, interact_*);
+    # sigma is twice that, for faster real motion and detection noise.  It was 4.0
+    # (sigma 0.35), too wide: when two hands come within half a hand size of each other
+    # (two_hands.mp4 frames 86-88, the left hand turning away behind the right) three frames
+    # of mirrored 3D chirality outweighed the motion cost and both tracks swapped hands.
+    w_motion: float = 12.5          # x (motion / hand size)^2, capped
     motion_cap: float = 6.0         # cap on one frame's motion cost
     w_presence_change: float = 3.0  # a slot appearing or disappearing
     w_drop: float = 6.0             # dropping a detection, x its score
