@@ -30,6 +30,7 @@ import numpy as np
 
 from lagc_hand.engines.base import FrameObservations, HandObservation
 from lagc_hand.tracking.chirality import chirality_evidence
+from lagc_hand.tracking.occlusion import OcclusionConfig, bridge_occlusions
 
 SIDES = ("left", "right")
 
@@ -56,6 +57,8 @@ class TrackerConfig:
     # Optional identity evidence replacing the label + chirality costs below:
     # (HandObservation) -> (cost of LEFT, cost of RIGHT); see lagc_hand.interaction.sides.
     side_costs: Optional[Callable[[HandObservation], tuple[float, float]]] = None
+    # Fill the frames where a hand is hidden behind the other one (see .occlusion); None: off.
+    occlusion: Optional[OcclusionConfig] = field(default_factory=OcclusionConfig)
 
 
 @dataclass
@@ -67,6 +70,8 @@ class HandTrack:
     keypoints3d: (T, 21, 3) float32 metres, hand-relative, camera axes (zeros where absent).
     confidence:  (T,) float32 in [0, 1] (0 where absent).
     handedness:  (T,) float32 engine P(right) of the detection used (0.5 where absent).
+    bridged:     (T,) bool, frames filled in while the hand was hidden behind the other
+                 one (:mod:`.occlusion`); present there, but not detected.
     """
 
     side: str
@@ -75,6 +80,11 @@ class HandTrack:
     keypoints3d: np.ndarray
     confidence: np.ndarray
     handedness: np.ndarray
+    bridged: Optional[np.ndarray] = None
+
+    def __post_init__(self) -> None:
+        if self.bridged is None:
+            self.bridged = np.zeros(len(self.present), bool)
 
 
 @dataclass
@@ -233,9 +243,16 @@ def track_hands(
                 switches += 1
         prev_slots = slots
     found = [len(d) for d in dets]
+    bridged = 0
+    if cfg.occlusion is not None and T > 1:
+        times = np.array([fo.time for fo in frames], np.float64)
+        dt = float(np.median(np.diff(times)))
+        if dt > 0:
+            bridged = bridge_occlusions(tracks, 1.0 / dt, cfg.occlusion)
     stats = {
         "frames": T,
         "frames_with_any_hand": int(sum(1 for n in found if n)),
         "frames_with_two_hands": int(sum(1 for n in found if n >= 2)),
+        "frames_bridged": int(bridged),
     }
     return TrackingResult(tracks, identity_switches=switches, label_flips_fixed=flips, dropped=dropped, stats=stats)
