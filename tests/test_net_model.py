@@ -87,9 +87,13 @@ def test_model_outputs_and_joint_regression(topo, head):
 
 def test_cross_hand_injection_gates(topo):
     """eqs. 9-10 at the last level: a = b = 0 hands each hand the other's
-    features (HF_L = H_R, HF_R = H_L), a = b = 1 keeps them; the gates are learnt."""
+    features (HF_L = H_R, HF_R = H_L), a = b = 1 keeps them; the gates are learnt.
+    Raw coordinate output, so the swapped features show as swapped coordinates
+    (the default adds each hand's own template, which does not swap)."""
     torch.manual_seed(0)
-    net = LAGCHandNet(NetConfig(), topo).eval()
+    cfg = NetConfig()
+    cfg.graph.output = "direct"
+    net = LAGCHandNet(cfg, topo).eval()
     g = net.head
     gf = torch.randn(1, 512)
     pyr = [torch.randn(1, c, s, s) for c, s in zip(net.compact.pyramid_channels, (8, 16, 32))]
@@ -149,3 +153,40 @@ def test_flops_within_the_papers_budget(topo, attention):
     # the rest is the joint regression (2 x 21 x V x 3 multiply-adds)
     assert rep["other"] == pytest.approx(2 * 21 * topo.num_vertices * 3, abs=64)
     assert 1.0e6 < rep["params"] < 4.0e6
+
+
+def test_rotation_from_6d_is_a_rotation():
+    from lagc_hand.net.anchor import rotation_from_6d
+
+    r = rotation_from_6d(torch.randn(50, 6, dtype=torch.float64))
+    eye = torch.eye(3, dtype=torch.float64).expand(50, 3, 3)
+    assert torch.allclose(r.transpose(-1, -2) @ r, eye, atol=1e-10)
+    assert torch.allclose(torch.linalg.det(r), torch.ones(50, dtype=torch.float64), atol=1e-10)
+    # the identity's 6D code gives the identity
+    assert torch.allclose(rotation_from_6d(torch.tensor([1.0, 0, 0, 0, 1, 0])), torch.eye(3))
+
+
+def test_untrained_network_predicts_the_template_hand(topo):
+    """Anchored output: before any training each hand is the template in the
+    training frame (middle MCP at the origin, wrist-to-middle-MCP 9.5 cm, left =
+    mirror of right), whatever the image, so early predictions are hand-sized."""
+    from lagc_hand.net.anchor import BONE_LENGTH
+
+    torch.manual_seed(0)
+    net = LAGCHandNet(NetConfig(), topo).eval()
+    with torch.no_grad():
+        out = net(torch.rand(2, 3, 256, 256))
+    j = out["joints"]
+    bone = (j[:, :, 9] - j[:, :, 0]).norm(dim=-1)
+    assert torch.allclose(bone, torch.full_like(bone, BONE_LENGTH), rtol=0.03)
+    assert j[:, :, 9].abs().max() < 0.01
+    v = out["vertices"]
+    assert torch.allclose(v[0], v[1], atol=1e-6)  # image-independent
+    assert torch.allclose(v[:, 0, :, 0], -v[:, 1, :, 0], atol=1e-6)  # mirror in x
+    assert torch.allclose(v[:, 0, :, 1:], v[:, 1, :, 1:], atol=1e-6)
+    # the upsampled template reproduces the topology's template shape
+    t = torch.from_numpy(topo.template).double()
+    t = t - t.mean(0)
+    r = v[0, 1].double() - v[0, 1].double().mean(0)
+    s = (r * t).sum() / (t * t).sum()
+    assert (r - s * t).norm(dim=-1).max() < 0.05 * (s * t).norm(dim=-1).max()

@@ -12,6 +12,7 @@ from lagc_hand.errors import InputError
 
 ATTENTION_KINDS = ("separable", "mhsa")
 HEAD_KINDS = ("graph", "hamba")
+GRAPH_OUTPUTS = ("posed_template", "direct")
 
 
 @dataclass
@@ -54,7 +55,11 @@ class GraphConfig:
     levels: graph levels used (3 = 63/126/252 for MANO); coarsen: HEM
     coarsenings of the full mesh (4 for MANO: 1008/504/252/126/63 padded);
     None = as many as it takes to bring the coarsest level to <= 80 real
-    nodes (4 for MANO's 778 vertices)."""
+    nodes (4 for MANO's 778 vertices).  output: ``"posed_template"`` (the
+    coarse nodes are the template's, moved by regressed per-node deltas, then
+    rotated and translated per hand, see :mod:`lagc_hand.net.anchor`; default)
+    or ``"direct"`` (raw coordinates from the last linear layer, as IntagHand;
+    collapses to a blob early in training, see that module)."""
 
     dims: tuple[int, ...] = (128, 64, 32)
     image_dims: tuple[int, ...] = (64, 48, 32)
@@ -67,6 +72,7 @@ class GraphConfig:
     injection_init: float = 0.9
     learn_upsample: bool = False
     dropout: float = 0.05
+    output: str = "posed_template"
 
 
 @dataclass
@@ -101,6 +107,8 @@ class NetConfig:
             raise InputError(f"encoder.attention must be one of {ATTENTION_KINDS}, got {self.encoder.attention!r}")
         if self.graph.attention not in ATTENTION_KINDS:
             raise InputError(f"graph.attention must be one of {ATTENTION_KINDS}, got {self.graph.attention!r}")
+        if self.graph.output not in GRAPH_OUTPUTS:
+            raise InputError(f"graph.output must be one of {GRAPH_OUTPUTS}, got {self.graph.output!r}")
         if self.head not in HEAD_KINDS:
             raise InputError(f"head must be one of {HEAD_KINDS}, got {self.head!r}")
         if len(self.encoder.channels) != 6 or len(self.encoder.transformer_dims) != 3:

@@ -24,6 +24,7 @@ import math
 import torch
 from torch import nn
 
+from .anchor import PosedTemplate
 from .attention import make_attention
 from .coarsen import GraphHierarchy
 from .config import GraphConfig
@@ -85,7 +86,11 @@ class LinearGraphModule(nn.Module):
     ``vertices`` (B, 2, V, 3) metres, ``coarse`` (B, 2, N_last, 3) and
     ``camera`` (B, 2, 3) weak perspective (scale, tx, ty) per hand; hand 0 = left."""
 
-    def __init__(self, cfg: GraphConfig, hierarchy: GraphHierarchy, global_dim: int, pyramid_channels: tuple[int, ...]):
+    def __init__(self, cfg: GraphConfig, hierarchy: GraphHierarchy, global_dim: int, pyramid_channels: tuple[int, ...],
+                 anchor=None):
+        """anchor: (2, N_last, 3) template nodes in the training frame
+        (:func:`lagc_hand.net.anchor.template_anchor`), required when
+        ``cfg.output == "posed_template"``."""
         super().__init__()
         if len(hierarchy.sizes) != cfg.levels:
             raise ValueError(f"graph hierarchy has {len(hierarchy.sizes)} levels, config wants {cfg.levels}")
@@ -115,6 +120,15 @@ class LinearGraphModule(nn.Module):
         self.gate = nn.Parameter(torch.full((len(dims), 2), g))
         self.level_proj = nn.ModuleList(nn.Linear(dims[t], dims[t + 1]) for t in range(len(dims) - 1))
         self.coord_head = nn.Linear(dims[-1], 3)
+        self.posed = None
+        if cfg.output == "posed_template":
+            if anchor is None:
+                raise ValueError("graph output 'posed_template' needs the template anchor")
+            self.posed = PosedTemplate(anchor, dims[-1])
+            with torch.no_grad():
+                # deltas start at zero: the first prediction is the template itself
+                self.coord_head.weight.zero_()
+                self.coord_head.bias.zero_()
         self.cam_head = nn.Linear(dims[-1], 3)
         with torch.no_grad():
             # start near the crop-filling scale of a ~0.2 m two-hand box
@@ -155,7 +169,11 @@ class LinearGraphModule(nn.Module):
                 left = self.level_proj[t](left.repeat_interleave(2, dim=1))
                 right = self.level_proj[t](right.repeat_interleave(2, dim=1))
         feats = torch.stack([left, right], dim=1)  # (B, 2, N, C)
+        pooled = feats.mean(dim=2)  # (B, 2, C)
         coarse = self.coord_head(feats)
+        if self.posed is not None:
+            coarse = self.posed(pooled, coarse)["coarse"]
+        # rows of upsample sum to 1, so it commutes with the rigid motion above
         verts = torch.einsum("vn,bhnc->bhvc", self.upsample, coarse)
-        camera = self.cam_head(feats.mean(dim=2))
+        camera = self.cam_head(pooled)
         return {"vertices": verts, "coarse": coarse, "camera": camera}

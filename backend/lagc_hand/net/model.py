@@ -5,6 +5,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .anchor import template_anchor
 from .coarsen import GraphHierarchy, build_hierarchy
 from .compact import CompactHeatmapModule
 from .config import NetConfig
@@ -54,7 +55,8 @@ class LAGCHandNet(nn.Module):
         self.encoder = LinearAttentionEncoder(cfg.encoder)
         self.compact = CompactHeatmapModule(cfg.compact, self.encoder.out_channels)
         if cfg.head == "graph":
-            self.head = LinearGraphModule(cfg.graph, hierarchy, cfg.encoder.exp_channels, self.compact.pyramid_channels)
+            anchor = template_anchor(topology, hierarchy.positions[-1]) if cfg.graph.output == "posed_template" else None
+            self.head = LinearGraphModule(cfg.graph, hierarchy, cfg.encoder.exp_channels, self.compact.pyramid_channels, anchor)
         else:
             self.head = HambaHead(cfg.hamba, self.compact.pyramid_channels[-1], cfg.encoder.exp_channels, hierarchy.upsample)
 
