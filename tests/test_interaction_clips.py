@@ -1,7 +1,10 @@
 """Interacting hands on the rendered clips (assets/samples/interact_*.mp4, ground truth in .npz):
-second-hand recovery finds hands raw MediaPipe misses, and tracked sides never swap."""
+second-hand recovery finds hands raw MediaPipe misses, tracked sides never swap, and where raw
+MediaPipe finds one hand of two visible ones the tracks hold both (detected, or bridged while
+one hand is hidden behind the other)."""
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +20,7 @@ SAMPLES = Path(__file__).resolve().parents[1] / "assets" / "samples"
 SIDES = ("left", "right")
 
 
+@functools.lru_cache(maxsize=None)
 def _run(engine_name: str, clip: str):
     eng = create_engine(engine_name)
     frames = []
@@ -49,8 +53,9 @@ def test_recovery_finds_second_hand_where_raw_mediapipe_sees_one(pray):
     assert recovered and all(h.keypoints2d.shape == (21, 2) and 0 <= h.handedness <= 1 for h in recovered)
 
 
-# Not "pray": in its 3 edge-on frames (20-22) MediaPipe's only detection sits on the left hand
-# with right-hand chirality and label, and the tracker follows it (a known limitation, see bench/RESULTS.md).
+# Not "pray": in its edge-on frames (18-22) MediaPipe's only detection lies between the two palms
+# (frame 19: nearer the right hand's keypoints, taken as the left), and not "interlace" (frame 34:
+# the one detection, on the left hand, has right-hand chirality and label); see bench/RESULTS.md.
 @pytest.mark.parametrize("clip", ["cross", "occlude", "clasp"])
 def test_sides_never_swap(clip):
     frames = _run("mediapipe", clip)[0]
@@ -68,3 +73,39 @@ def test_sides_never_swap(clip):
         assert not wrong.any(), f"{clip}: {s} track on the {o} hand in frames {np.flatnonzero(wrong)}"
         found += int(tr.present.sum())
     assert found >= 36  # both tracks together hold at least one clip's worth of frames
+
+
+def _on_right_hand(tracking, gt) -> dict:
+    """side -> (T,) bool: track present and on its own GT hand (mean 2D keypoint distance
+    < 0.5 hand sizes and nearer than to the other hand), as bench/interaction.py counts."""
+    out = {}
+    for s in SIDES:
+        o = "right" if s == "left" else "left"
+        tr = tracking.tracks[s]
+        size = np.array([hand_size(k) for k in gt[f"{s}_keypoints2d"]])
+        d_own = np.linalg.norm(tr.keypoints2d - gt[f"{s}_keypoints2d"], axis=-1).mean(-1) / size
+        d_other = np.linalg.norm(tr.keypoints2d - gt[f"{o}_keypoints2d"], axis=-1).mean(-1) / size
+        out[s] = tr.present & (d_own < 0.5) & (d_own < d_other)
+    return out
+
+
+# Measured on the committed clips (raw MediaPipe finds one hand of two visible ones in
+# pray 5, interlace 8, occlude 17, cross 4 frames): ours holds both, on the right hands, in
+# all of them but pray 1 (frame 19: the one detection lies midway between the two palms) and
+# interlace 2 (frames 34-35, at the clip's end: the left hand is lost and not seen again).
+@pytest.mark.parametrize("clip,max_missed", [("pray", 1), ("interlace", 2), ("occlude", 0), ("cross", 0)])
+def test_both_hands_where_raw_mediapipe_finds_one(clip, max_missed):
+    raw = _run("mediapipe-raw", clip)[0]
+    ours = _run("mediapipe", clip)[0]
+    gt = np.load(SAMPLES / f"interact_{clip}.npz")
+    both_visible = (gt["left_visible"] >= 0.3) & (gt["right_visible"] >= 0.3)
+    raw_one = both_visible & (np.array([len(f.hands) for f in raw]) == 1)
+    assert raw_one.sum() >= 4
+    tracking = track_hands(ours, interaction_tracker_config(int(gt["image_size"][0])))
+    ok = _on_right_hand(tracking, gt)
+    missed = raw_one & ~(ok["left"] & ok["right"])
+    assert missed.sum() <= max_missed, f"{clip}: both hands not held in frames {np.flatnonzero(missed)}"
+    # Only frames where the engine found fewer than two hands are bridged.
+    n_found = np.array([len(f.hands) for f in ours])
+    for s in SIDES:
+        assert (n_found[tracking.tracks[s].bridged] < 2).all()
