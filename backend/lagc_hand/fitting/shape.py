@@ -1,0 +1,88 @@
+"""Linear solve of the shape ``betas`` for fixed joint rotations.
+
+With every joint rotation fixed, the model's keypoints are affine in betas
+(rest joints and rest vertices are linear in betas; forward kinematics and
+skinning are then linear in those).  So the best betas for fixed rotations,
+with a free translation per frame, is one small linear least-squares problem.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from lagc_hand_blender.core.skeleton import PUBLIC_TO_MANO21
+
+
+def _rotate_each(G: torch.Tensor, M: torch.Tensor) -> torch.Tensor:
+    """``G[:, k] @ M[k]`` for every k: G (T, K, 3, 3), M (K, 3, nb) -> (T, K, 3, nb).
+
+    Done as K matrix products of (T*3, 3) x (3, nb): a few large GEMMs instead of
+    T*K tiny ones (batched 3x3 products are slow on CPU)."""
+    T, K = G.shape[:2]
+    out = G.transpose(0, 1).reshape(K, T * 3, 3) @ M
+    return out.view(K, T, 3, -1).transpose(0, 1)
+
+
+def shape_jacobian(model, glob: torch.Tensor) -> torch.Tensor:
+    """d keypoints / d betas at global rotations ``glob`` (T, 16, 3, 3).
+
+    Returns (T, 21, 3, nb): metres per unit beta, MANO-21 order (16 joints,
+    then the 5 tips).  Exact for the keypoints of :meth:`HandModel.forward_rotmat`
+    (pose correctives do not depend on betas).
+    """
+    S = model.j_shapedirs  # (16, 3, nb)
+    parents = np.asarray(model.parents)
+    # joint j = parent + G_parent (J_j - J_parent): increments, then sums down the tree
+    inc = _rotate_each(glob[:, parents[1:]], S[1:] - S[parents[1:]])  # (T, 15, 3, nb)
+    dP = [S[0].expand(glob.shape[0], -1, -1)]
+    for j in range(1, len(parents)):  # MANO order lists parents first
+        dP.append(dP[parents[j]] + inc[:, j - 1])
+    dP = torch.stack(dP, 1)  # (T, 16, 3, nb)
+    # tips: sum_k w_k (G_k (sd_tip - S_k) + dP_k)
+    W = model.weights[model.tip_vertex_ids]  # (5, 16)
+    sd = model.shapedirs[model.tip_vertex_ids]  # (5, 3, nb)
+    tip_i, bone_k = torch.nonzero(W > 0, as_tuple=True)
+    w = W[tip_i, bone_k][None, :, None, None]
+    contrib = w * (_rotate_each(glob[:, bone_k], sd[tip_i] - S[bone_k]) + dP[:, bone_k])  # (T, npairs, 3, nb)
+    tips = dP.new_zeros(glob.shape[0], 5, *S.shape[1:]).index_add_(1, tip_i, contrib)
+    return torch.cat([dP, tips], 1)
+
+
+def solve_betas(model, glob: torch.Tensor, keypoints: torch.Tensor, betas: torch.Tensor, target: np.ndarray,
+                weights: np.ndarray, w_prior: float) -> tuple[np.ndarray, np.ndarray]:
+    """Betas minimising the weighted keypoint error for fixed rotations.
+
+    glob: (T, 16, 3, 3) global rotations; keypoints: (T, 21, 3) metres, public
+    order, the model's keypoints at ``betas`` (nb,) with those rotations; target
+    (T, 21, 3) metres; weights (T, 21).  The translation of every frame is free
+    (eliminated by weighted centring).  The prior ``w_prior |betas|^2`` is
+    relative to the per-frame cost in cm^2, as in :class:`FitConfig`.
+
+    Returns (new betas (nb,), translation change per frame (T, 3) metres) that
+    together minimise the cost.
+    """
+    dtype, dev = glob.dtype, glob.device
+    Jb = shape_jacobian(model, glob)  # (T, 21, 3, nb), MANO-21 order
+    nb = Jb.shape[-1]
+    to21 = torch.as_tensor(PUBLIC_TO_MANO21, device=dev)
+    w = torch.as_tensor(np.asarray(weights)[:, PUBLIC_TO_MANO21], dtype=dtype, device=dev).clamp_min(0)
+    y = (torch.as_tensor(np.asarray(target), dtype=dtype, device=dev) - keypoints)[:, to21]
+    wn = (w / w.sum(1, keepdim=True).clamp_min(1e-12))[..., None]  # (T, 21, 1)
+    y_mean = (wn * y).sum(1, keepdim=True)  # (T, 1, 3)
+    J_mean = (wn[..., None] * Jb).sum(1, keepdim=True)  # (T, 1, 3, nb)
+    A = (Jb - J_mean).reshape(-1, nb)
+    wr = w[..., None].expand(-1, -1, 3).reshape(-1, 1)
+    Aw = A * wr
+    # The (nb, nb) sums are float32 GEMMs over T*63 rows (centred first, so no
+    # cancellation); the solve itself in float64.
+    AtA = (Aw.T @ A).double()
+    Aty = (Aw.T @ (y - y_mean).reshape(-1, 1))[:, 0].double()
+    b0 = betas.double().reshape(-1)
+    # per-frame cost in cm^2 = 1e4 x metres^2; summed over T frames
+    lam = w_prior * len(y) * 1e-4
+    # a tiny ridge so unused shape directions (zero columns) stay solvable without a prior
+    lam = max(lam, 1e-9 * float(AtA.diagonal().mean()))
+    eye = torch.eye(nb, dtype=torch.float64, device=dev)
+    db = torch.linalg.solve(AtA + lam * eye, Aty - lam * b0)
+    dt = (y_mean[:, 0] - (J_mean[:, 0] @ db.to(dtype)))
+    return (b0 + db).cpu().numpy(), dt.cpu().numpy()
