@@ -1,17 +1,25 @@
-"""A longer synthetic training run: held-out synthetic MPJPE/MPVPE (IntagHand
-protocol) of the untrained and the trained network.
+"""A longer synthetic training run with held-out synthetic MPJPE/MPVPE
+(IntagHand protocol) along the way.
 
-    python bench/net_train.py [--config configs/tiny_overfit.json] [--train N] [--val N]
-                              [--steps N] [--batch B] [--lr LR] [--device auto] [--write]
+    python bench/net_train.py [--config configs/tiny_overfit.json] [--train N] [--eval N]
+                              [--epochs E] [--batch B] [--lr LR] [--threads T]
+                              [--device auto] [--out-dir DIR] [--write]
 
---write appends a section to bench/RESULTS.md.
+The held-out set is the one ``lagc-hand eval --data synthetic`` draws (seed
+7000001, never trained on: training uses seed ``synthetic_seed``).  It is
+evaluated in-process after every epoch with the same function that command
+runs; the checkpoints at step 0, 1/4, 1/2, 3/4 and the end are kept in
+OUT_DIR and re-evaluated at the end through the ``lagc-hand eval`` CLI itself
+(the numbers must agree).  --write appends a section to bench/RESULTS.md.
 """
 from __future__ import annotations
 
 import argparse
 import datetime
 import json
+import os
 import platform
+import shutil
 import sys
 import tempfile
 import time
@@ -20,59 +28,101 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "backend"))
 
+EVAL_SEED = 7_000_001  # lagc-hand eval's default --synthetic-seed
+
 
 def main(argv=None) -> int:
     import torch
 
-    from lagc_hand.net.config import load_train_config
-    from lagc_hand.net.data.synthetic import SyntheticTwoHands
-    from lagc_hand.net.testing import ensure_open_model
-    from lagc_hand.net.training import CompactCache, build_model, evaluate, resolve_device, train
-
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", default=str(ROOT / "configs" / "tiny_overfit.json"))
-    ap.add_argument("--train", type=int, default=256)
-    ap.add_argument("--val", type=int, default=64)
-    ap.add_argument("--steps", type=int, default=300)
+    ap.add_argument("--train", type=int, default=1000, help="training samples")
+    ap.add_argument("--eval", type=int, default=200, help="held-out samples")
+    ap.add_argument("--epochs", type=int, default=20)
     ap.add_argument("--batch", type=int, default=16)
-    ap.add_argument("--lr", type=float, default=2e-3)
-    ap.add_argument("--device", default="auto")
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: leave the other core to others)")
+    ap.add_argument("--device", default="cpu")
     ap.add_argument("--out-dir", default=None)
     ap.add_argument("--write", action="store_true")
     args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+
+    from lagc_hand.cli import main as cli_main
+    from lagc_hand.net.config import load_train_config
+    from lagc_hand.net.data.synthetic import SyntheticTwoHands
+    from lagc_hand.net.testing import ensure_open_model
+    from lagc_hand.net.training import (CompactCache, build_model, checkpoint_payload, evaluate, resolve_device,
+                                        save_checkpoint, seed_everything, train)
+
     ensure_open_model(tempfile.mkdtemp())
     cfg = load_train_config(args.config)
-    cfg.synthetic_train, cfg.synthetic_val, cfg.batch_size, cfg.lr = args.train, args.val, args.batch, args.lr
-    steps_per_epoch = (args.train + args.batch - 1) // args.batch
-    cfg.epochs = max(1, (args.steps + steps_per_epoch - 1) // steps_per_epoch)
-    cfg.max_steps = args.steps
-    cfg.lr_decay_epoch = int(cfg.epochs * 0.75)
-    cfg.edge_loss_epoch = cfg.epochs // 2
-    cfg.out_dir = args.out_dir or tempfile.mkdtemp(prefix="lagc_train_")
+    cfg.synthetic_train, cfg.synthetic_val, cfg.batch_size, cfg.lr, cfg.epochs = args.train, 0, args.batch, args.lr, args.epochs
+    cfg.lr_decay_epoch = max(1, int(round(args.epochs * 0.75)))
+    cfg.edge_loss_epoch = args.epochs // 2
+    cfg.checkpoint_every = 1
+    out = Path(args.out_dir or tempfile.mkdtemp(prefix="lagc_train_"))
+    cfg.out_dir = str(out)
     dev = resolve_device(args.device)
+    t0 = time.perf_counter()
     train_set = SyntheticTwoHands(cfg.synthetic_train, cfg.synthetic_seed, cfg.hand_model)
-    val_set = SyntheticTwoHands(cfg.synthetic_val, cfg.synthetic_seed + 1_000_003, cfg.hand_model, train_set.topology)
-    torch.manual_seed(cfg.seed)
-    val_cache = CompactCache(val_set)
-    before = evaluate(build_model(cfg.net, train_set.topology).to(dev), val_cache, 16, dev)
-    t = time.perf_counter()
-    result = train(cfg, device=args.device, progress=True, datasets=(train_set, val_set))
-    wall = time.perf_counter() - t
+    held = CompactCache(SyntheticTwoHands(args.eval, EVAL_SEED, cfg.hand_model, train_set.topology))
+    print(f"held-out set rendered in {time.perf_counter() - t0:.0f} s", flush=True)
+    keep = {0, round(args.epochs / 4), round(args.epochs / 2), round(3 * args.epochs / 4), args.epochs}
+    curve = []
+
+    def record(epoch: int, step: int, model, path: Path | None) -> None:
+        m = evaluate(model, held, 32, dev)
+        row = {"epoch": epoch, "step": step, "minutes": round((time.perf_counter() - t0) / 60, 1)}
+        row |= {k: round(v, 1) for k, v in m.items() if k != "frames"}
+        curve.append(row)
+        print(json.dumps(row), flush=True)
+        if epoch in keep and path is not None:
+            shutil.copyfile(path, out / f"epoch_{epoch:03d}.pt")
+
+    # step 0: the same initial weights train() draws (it seeds, then builds)
+    seed_everything(cfg.seed)
+    untrained = build_model(cfg.net, train_set.topology).to(dev)
+    save_checkpoint(out / "epoch_000.pt", checkpoint_payload(cfg, train_set.topology, untrained))
+    record(0, 0, untrained, None)
+    del untrained
+    result = train(cfg, device=args.device, progress=False, datasets=(train_set, []), on_epoch=record, log=print)
+    wall = time.perf_counter() - t0
+    # the same numbers through the command users run
+    cli = {}
+    for ck in sorted(out.glob("epoch_*.pt")):
+        js = out / (ck.stem + ".json")
+        cli_main(["eval", "--checkpoint", str(ck), "--data", "synthetic", "--limit", str(args.eval),
+                  "--synthetic-seed", str(EVAL_SEED), "--batch-size", "32", "--device", str(dev), "-o", str(js)])
+        m = json.loads(js.read_text())
+        cli[int(ck.stem.split("_")[1])] = {k: round(m[k], 1) for k in ("mpjpe_left", "mpjpe_right", "mpjpe", "mpvpe_left", "mpvpe_right", "mpvpe")}
     h = result["history"]
     report = {
-        "device": result["device"], "train_samples": args.train, "val_samples": args.val, "steps": args.steps,
-        "batch": args.batch, "wall_seconds": round(wall, 1), "train_samples_per_second": round(result["samples_per_second"], 2),
-        "loss_first_epoch": round(h[0]["total"], 3), "loss_last_epoch": round(h[-1]["total"], 3),
-        "val_untrained": {k: round(v, 2) for k, v in before.items()},
-        "val_trained": {k: round(v, 2) for k, v in result["val"].items()},
+        "device": result["device"], "threads": args.threads, "config": Path(args.config).name,
+        "train_samples": args.train, "held_out_samples": args.eval, "epochs": args.epochs, "batch": args.batch,
+        "lr": args.lr, "lr_decay_epoch": cfg.lr_decay_epoch, "edge_loss_epoch": cfg.edge_loss_epoch,
+        "steps": curve[-1]["step"], "wall_minutes": round(wall / 60, 1),
+        "train_samples_per_second": round(result["samples_per_second"], 2),
+        "loss_first_epoch": round(h[0]["total"], 2), "loss_last_epoch": round(h[-1]["total"], 2),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
     }
-    text = json.dumps(report, indent=2)
-    print(text)
+    print(json.dumps(report, indent=2))
+    print(json.dumps(cli, indent=2))
     if args.write:
-        head = (f"\n## LAGC-Hand synthetic training run ({datetime.date.today()}, {platform.node()}, "
-                f"config {Path(args.config).name})\n\nHeld-out synthetic samples (other seed), IntagHand protocol, mm.\n\n")
+        lines = [f"\n## LAGC-Hand synthetic training run ({datetime.datetime.now():%Y-%m-%d %H:%M}, {platform.node()})\n",
+                 f"Command: `nice -n 10 .venv/bin/python bench/net_train.py {' '.join(argv if argv is not None else sys.argv[1:])}`\n",
+                 "```json\n" + json.dumps(report) + "\n```\n",
+                 "Held-out synthetic samples (seed 7000001, the `lagc-hand eval --data synthetic` set), IntagHand protocol, mm:\n",
+                 "| epoch | step | min | MPJPE L / R / mean | MPVPE L / R / mean |", "|---|---|---|---|---|"]
+        for r in curve:
+            lines.append(f"| {r['epoch']} | {r['step']} | {r['minutes']} | {r['mpjpe_left']} / {r['mpjpe_right']} / **{r['mpjpe']}** | "
+                         f"{r['mpvpe_left']} / {r['mpvpe_right']} / {r['mpvpe']} |")
+        lines += ["", "The same checkpoints through `lagc-hand eval --checkpoint epoch_NNN.pt --data synthetic --limit "
+                  f"{args.eval}`:", "", "| epoch | MPJPE L / R / mean | MPVPE L / R / mean |", "|---|---|---|"]
+        for e, m in sorted(cli.items()):
+            lines.append(f"| {e} | {m['mpjpe_left']} / {m['mpjpe_right']} / **{m['mpjpe']}** | {m['mpvpe_left']} / {m['mpvpe_right']} / {m['mpvpe']} |")
         with open(ROOT / "bench" / "RESULTS.md", "a") as fh:
-            fh.write(head + "```json\n" + text + "\n```\n")
+            fh.write("\n".join(lines) + "\n")
     return 0
 
 

@@ -124,7 +124,8 @@ class LinearGraphModule(nn.Module):
         if cfg.output == "posed_template":
             if anchor is None:
                 raise ValueError("graph output 'posed_template' needs the template anchor")
-            self.posed = PosedTemplate(anchor, dims[-1])
+            # pose from the pooled vertex features and the global image feature
+            self.posed = PosedTemplate(anchor, dims[-1] + global_dim)
             with torch.no_grad():
                 # deltas start at zero: the first prediction is the template itself
                 self.coord_head.weight.zero_()
@@ -172,7 +173,8 @@ class LinearGraphModule(nn.Module):
         pooled = feats.mean(dim=2)  # (B, 2, C)
         coarse = self.coord_head(feats)
         if self.posed is not None:
-            coarse = self.posed(pooled, coarse)["coarse"]
+            gfe = global_feat.unsqueeze(1).expand(b, 2, global_feat.shape[-1])
+            coarse = self.posed(torch.cat([pooled, gfe], dim=-1), coarse)["coarse"]
         # rows of upsample sum to 1, so it commutes with the rigid motion above
         verts = torch.einsum("vn,bhnc->bhvc", self.upsample, coarse)
         camera = self.cam_head(pooled)

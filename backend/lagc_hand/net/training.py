@@ -96,6 +96,20 @@ def save_checkpoint(path: str | Path, payload: dict) -> Path:
     return path
 
 
+def checkpoint_payload(cfg: TrainConfig, topology: MeshTopology, model: LAGCHandNet, opt=None, sched=None, scaler=None,
+                       epoch: int = 0, step: int = 0, history: list | None = None) -> dict:
+    """The checkpoint dict (module docstring); optimiser state may be absent
+    (e.g. the untrained network saved for evaluation)."""
+    return {
+        "format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION,
+        "net_config": asdict(cfg.net), "topology": topology.to_dict(), "model": model.state_dict(),
+        "optimizer": opt.state_dict() if opt is not None else None,
+        "scheduler": sched.state_dict() if sched is not None else None,
+        "scaler": scaler.state_dict() if scaler is not None else None,
+        "epoch": epoch, "step": step, "train_config": cfg.to_dict(), "history": list(history or []),
+    }
+
+
 def read_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> dict:
     p = Path(path).expanduser()
     if not p.is_file():
@@ -158,10 +172,14 @@ def evaluate(model: LAGCHandNet, dataset, batch_size: int = 16, device: str | to
 
 
 def train(cfg: TrainConfig, resume: str | Path | None = None, device: str = "auto", progress: bool = True,
-          datasets=None, log: Callable[[str], None] = print) -> dict:
+          datasets=None, log: Callable[[str], None] = print,
+          on_epoch: Callable[[int, int, LAGCHandNet, Path], None] | None = None) -> dict:
     """Train per ``cfg``; returns ``{"history": [...], "checkpoint": path, "val": metrics}``.
 
-    ``datasets``: optional (train, val) to use instead of :func:`make_datasets`."""
+    ``datasets``: optional (train, val) to use instead of :func:`make_datasets`.
+    ``on_epoch(epoch_done, step, model, checkpoint_path)``: called after every
+    epoch (after its checkpoint is written, if one is due); it may evaluate the
+    model, training mode is restored afterwards."""
     from tqdm import tqdm
 
     seed_everything(cfg.seed)
@@ -221,14 +239,12 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, device: str = "aut
         done = epoch + 1
         stop = cfg.max_steps is not None and step >= cfg.max_steps
         if done % cfg.checkpoint_every == 0 or done == cfg.epochs or stop:
-            save_checkpoint(ckpt_path, {
-                "format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION,
-                "net_config": asdict(cfg.net), "topology": topo.to_dict(), "model": model.state_dict(),
-                "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "scaler": scaler.state_dict(),
-                "epoch": done, "step": step, "train_config": cfg.to_dict(), "history": history,
-            })
+            save_checkpoint(ckpt_path, checkpoint_payload(cfg, topo, model, opt, sched, scaler, done, step, history))
         if progress:
             log(f"epoch {done}: loss {history[-1]['total']:.4f} (vert3d {history[-1]['vert3d']:.4f})")
+        if on_epoch is not None:
+            on_epoch(done, step, model, ckpt_path)
+            model.train()
         if stop:
             break
     elapsed = time.perf_counter() - t0
