@@ -43,9 +43,9 @@ class FitConfig:
     """Fitting options.  Weights are relative to the keypoint term (cm^2)."""
 
     #: Levenberg-Marquardt iterations with the first betas.
-    iterations: int = 4
+    iterations: int = 3
     #: LM iterations after the betas are re-solved at the fitted pose (``fit_shape`` only).
-    shape_iterations: int = 2
+    shape_iterations: int = 1
     w_limits: float = 30.0
     w_betas: float = 0.05
     fit_shape: bool = True
@@ -171,12 +171,11 @@ def _fit_hand(model, target: np.ndarray, weights: Optional[np.ndarray], cfg: Fit
     rest_kp, rest_j0 = rest_of(b)
     init = initial_pose(rest_kp, target)
     if cfg.fit_shape:
-        # With the rotations fixed, keypoints are affine in betas: solve for them,
-        # then redo the swing start with that shape.
+        # With the rotations fixed, keypoints are affine in betas: solve for them.
+        # (Redoing the swing start with that shape gave the same optimum, slower.)
         out = model.forward_rotmat(t(init), t(b[None]), return_vertices=False)
         b, _ = solve_betas(model, out.global_rotmats, out.keypoints, t(b), target, w_np, cfg.w_betas)
         rest_kp, rest_j0 = rest_of(b)
-        init = initial_pose(rest_kp, target)
 
     lo, hi = joint_limit_boxes()
     frames = anatomical_frames(rest_kp[PUBLIC_TO_MANO21], model.side)

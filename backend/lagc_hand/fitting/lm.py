@@ -34,8 +34,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from lagc_hand.fitting import soa
 from lagc_hand.fitting.so3 import inv_right_jacobian, rotvec
-from lagc_hand.handmodel.torch_rotations import axis_angle_to_matrix, skew
+from lagc_hand.handmodel.torch_rotations import skew
 from lagc_hand_blender.core.skeleton import MANO_PARENTS, NUM_JOINTS, PUBLIC_TO_MANO21, TIP_PARENTS
 
 #: MANO joints of each finger, base to distal, in MANO order (index, middle, pinky, ring, thumb).
@@ -133,6 +134,10 @@ class PoseProblem:
         self.pair_rel = (tips_rest[as_long(tip_i)] - rest_j[self.pair_bones]) * 100.0  # (npairs, 3) cm
         self.tip_coef = torch.as_tensor(C, dtype=dtype, device=dev)
         self.tip_wsum = self.tip_coef.sum(-1)[..., None]  # (5, 4, 1)
+        # limit constants laid out as [component, joint of the finger, 1, finger] (see _limit_terms)
+        self._frames_soa = frames.reshape(5, 3, 3, 3).permute(2, 3, 1, 0)[:, :, :, None].contiguous()
+        self._lo_soa = lo.reshape(5, 3, 3).permute(2, 1, 0)[:, :, None].contiguous()
+        self._hi_soa = hi.reshape(5, 3, 3).permute(2, 1, 0)[:, :, None].contiguous()
 
     # --- residuals ----------------------------------------------------------------
 
@@ -181,65 +186,138 @@ class PoseProblem:
         """d ang_j / d w_j for joints 1..15, (T, 15, 3, 3): F_j Jr^-1(phi_j) G_j^T."""
         return self.frames @ inv_right_jacobian(s.phi) @ s.glob[:, 1:].transpose(-1, -2)
 
+    def _limit_terms(self, s: PoseState):
+        """Joint-limit parts of J^T J and J^T r per finger joint, world axes.
+
+        Returns (H, g): ``H[l][m]`` and ``g[l]`` are (3, T, 5) tensors indexed
+        [joint of the finger (base, middle, distal), frame, finger], so
+        ``H[l][m][k]`` is entry (l, m) of joint k's 3x3 block.  Written out per
+        matrix entry over whole arrays ("structure of arrays"): batched 3x3
+        matrix products run at a fraction of the speed on CPU.
+        """
+        T = s.R.shape[0]
+        soa = lambda x: x.reshape(T, 5, 3, *x.shape[2:]).permute(  # noqa: E731
+            *range(3, x.ndim + 1), 2, 0, 1).contiguous()
+        p = soa(s.phi)  # (3, 3k, T, 5)
+        G = soa(s.glob[:, 1:])  # (3, 3, 3k, T, 5)
+        ang = soa(s.ang)
+        F = self._frames_soa  # (3, 3, 3k, 1, 5)
+        t2 = p[0] * p[0] + p[1] * p[1] + p[2] * p[2]
+        small = t2 < 1e-4
+        th = torch.sqrt(torch.where(small, torch.ones_like(t2), t2))
+        # Jr^-1(phi) = I + [phi]x / 2 + c [phi]x^2, with [phi]x^2 = phi phi^T - |phi|^2 I
+        c = torch.where(small, 1.0 / 12.0 + t2 / 720.0, 1.0 / t2 - (1.0 + torch.cos(th)) / (2.0 * th * torch.sin(th)))
+        diag = 1.0 - c * t2
+        half = [0.5 * x for x in p]
+        skew_half = [[None, -half[2], half[1]], [half[2], None, -half[0]], [-half[1], half[0], None]]
+        cp = [c * x for x in p]
+        Jinv = [[diag + cp[i] * p[i] if i == j else skew_half[i][j] + cp[i] * p[j] for j in range(3)] for i in range(3)]
+        # L = F Jr^-1 G^T: d (flex, abd, twist) / d w
+        M = [[F[k, 0] * Jinv[0][j] + F[k, 1] * Jinv[1][j] + F[k, 2] * Jinv[2][j] for j in range(3)] for k in range(3)]
+        L = [[M[k][0] * G[l, 0] + M[k][1] * G[l, 1] + M[k][2] * G[l, 2] for l in range(3)] for k in range(3)]
+        below = (self._lo_soa - ang).clamp_min(0)
+        above = (ang - self._hi_soa).clamp_min(0)
+        act = ((below > 0) | (above > 0)).to(ang.dtype) * self.w_limits
+        e = (above - below) * self.w_limits
+        La = [[L[k][l] * act[k] for l in range(3)] for k in range(3)]
+        H = [[None] * 3 for _ in range(3)]
+        for l in range(3):
+            for m in range(l, 3):
+                H[l][m] = H[m][l] = La[0][l] * L[0][m] + La[1][l] * L[1][m] + La[2][l] * L[2][m]
+        g = [e[0] * L[0][l] + e[1] * L[1][l] + e[2] * L[2][l] for l in range(3)]
+        return H, g
+
     def normal_equations(self, s: PoseState):
-        """Blocks of J^T J and J^T r (keypoints + limits) of every frame.
+        """Blocks of J^T J and J^T r (keypoints + limits) of every frame, as tensors.
 
         Unknowns: global ``[t (cm), w_0]`` (6), finger f ``[w_a, w_b, w_c]`` (9).
         Returns A (T,5,9,9) finger blocks, B (T,5,9,6) finger-global coupling,
-        Hg (T,6,6) global block, gf (T,5,9), gg (T,6).
+        Hg (T,6,6) global block, gf (T,5,9), gg (T,6).  The solver uses the
+        per-entry form of :meth:`_normal_soa` directly.
+        """
+        A, B, Hg, gf, gg = self._normal_soa(s)
+        T = s.R.shape[0]
+        stack = lambda xs, shape: torch.stack(xs, -1).view(T, *shape)  # noqa: E731
+        return (stack([v for row in A for v in row], (5, 9, 9)), stack([v for row in B for v in row], (5, 9, 6)),
+                stack([v for row in Hg for v in row], (6, 6)), stack(gf, (5, 9)), stack(gg, (6,)))
 
-        Built from one Gram matrix per finger instead of J^T J: with
-        ``V_im = s_i c_im`` (weighted lever arms), the rotation block is
-        ``sum_i [V_im]x^T [V_in]x = sum_i (V_im.V_in) I - V_in V_im^T``, the
-        translation coupling ``-[sum_i s_i V_im]x`` and the gradient
-        ``sum_i V_im x r_i``; all are entries of ``E^T E`` with the rows
-        ``E_i = [V_i0, V_i1, V_i2, V_i3, s_i, r_i]`` (16 columns, 4 rows).
+    def _normal_soa(self, s: PoseState):
+        """:meth:`normal_equations` as nested lists of arrays: A[9][9], B[9][6] and
+        gf[9] of (T, 5) (frame, finger); Hg[6][6] and gg[6] of (T,).
+
+        With ``V_im = s_i c_im`` (weighted lever arms, :meth:`lever_arms`) the
+        rotation block (m, n) is ``sum_i [V_im]x^T [V_in]x = sum_i (V_im.V_in) I
+        - V_in V_im^T``, the translation coupling ``-[sum_i s_i V_im]x`` and the
+        gradient ``sum_i V_im x r_i``.  Every entry is computed over whole
+        (T, 5) arrays and only where joint m moves keypoint i (i >= m); batched
+        15x15 products and their reshuffles cost several times more on CPU.
         """
         T = s.R.shape[0]
-        N = T * 5
-        sw = self.sw[:, self.kp_idx].view(T, 5, 4, 1)
-        E = torch.cat([(self.lever_arms(s) * sw[..., None]).reshape(T, 5, 4, 12), sw,
-                       s.res[:, self.kp_idx].view(T, 5, 4, 3)], -1).view(N, 4, 16)
-        gram = E.transpose(1, 2) @ E  # (N, 16, 16)
-        K = gram[:, :12, :12].view(N, 4, 3, 4, 3)  # [m, y, n, z] = sum_i V_im[y] V_in[z]
-        D = torch.diagonal(K, dim1=2, dim2=4).sum(-1)  # (N, 4, 4) = sum_i V_im . V_in
-        # rotation block (m, n) = D_mn I - (block (m, n) of K)^T: transposed copy, then the diagonal
-        A = K[:, 1:, :, 1:, :].transpose(2, 4).reshape(T, 5, 9, 9).neg_()
-        torch.diagonal(A.view(T, 5, 3, 3, 3, 3), dim1=3, dim2=5).add_(D[:, 1:, 1:].reshape(T, 5, 3, 3, 1))
-        Bw = K[:, 1:, :, 0, :].transpose(2, 3).neg()  # (N, 3, 3, 3): block (m, 0)
-        torch.diagonal(Bw, dim1=2, dim2=3).add_(D[:, 1:, 0, None])
-        H00 = K[:, 0, :, 0, :].transpose(1, 2).neg()  # (N, 3, 3)
-        torch.diagonal(H00, dim1=1, dim2=2).add_(D[:, 0, 0, None])
-        a = gram[:, :12, 12].reshape(N, 4, 3)  # sum_i s_i V_im
-        Gr = gram[:, :12, 13:].reshape(N, 4, 3, 3)  # [m, y, z] = sum_i V_im[y] r_i[z]
-        gw = torch.stack([Gr[..., 1, 2] - Gr[..., 2, 1], Gr[..., 2, 0] - Gr[..., 0, 2],
-                          Gr[..., 0, 1] - Gr[..., 1, 0]], -1)  # (N, 4, 3)
-        B = torch.cat([skew(a[:, 1:]), Bw], -1).reshape(T, 5, 9, 6)
-        gf = gw[:, 1:].reshape(T, 5, 9)
-        eye = torch.eye(3, dtype=E.dtype, device=E.device)
+        u = self.lever_arms(s)  # (T, 5, 4 i, 4 m, 3)
+        sw = self.sw[:, self.kp_idx].view(T, 5, 4)
+        V = (u * sw[..., None, None]).permute(2, 3, 4, 0, 1).contiguous()  # (4 i, 4 m, 3, T, 5)
+        r = s.res[:, self.kp_idx].view(T, 5, 4, 3).permute(2, 3, 0, 1).contiguous()  # (4 i, 3, T, 5)
+        sw = sw.permute(2, 0, 1).contiguous()  # (4 i, T, 5)
+        rows = lambda m, n: range(max(m, n), 4)  # noqa: E731  keypoints moved by both joints
+
+        def block(m, n):
+            """Rotation block (m, n): 3x3 nested list of (T, 5)."""
+            ii = rows(m, n)
+            d = sum(V[i, m, 0] * V[i, n, 0] + V[i, m, 1] * V[i, n, 1] + V[i, m, 2] * V[i, n, 2] for i in ii)
+            out = [[-sum(V[i, n, y] * V[i, m, z] for i in ii) for z in range(3)] for y in range(3)]
+            for y in range(3):
+                out[y][y] = out[y][y] + d
+            return out
+
+        def cross_sum(m):
+            """sum_i V_im x r_i (3 arrays)."""
+            ii = rows(m, m)
+            return [sum(V[i, m, (x + 1) % 3] * r[i, (x + 2) % 3] - V[i, m, (x + 2) % 3] * r[i, (x + 1) % 3]
+                        for i in ii) for x in range(3)]
+
+        Hl, gl = self._limit_terms(s)
+        blocks = {}
+        for m in range(1, 4):
+            for n in range(m, 4):
+                blocks[m, n] = block(m, n)
+        A = [[None] * 9 for _ in range(9)]
+        for m in range(1, 4):
+            for n in range(m, 4):
+                for y in range(3):
+                    for z in range(3):
+                        v = blocks[m, n][y][z]
+                        if m == n:
+                            v = v + Hl[y][z][m - 1]
+                        A[3 * (m - 1) + y][3 * (n - 1) + z] = v
+                        A[3 * (n - 1) + z][3 * (m - 1) + y] = v
+        zero = torch.zeros_like(sw[0])
+        Bcols = []
+        for m in range(1, 4):
+            a = sum(sw[i] * V[i, m] for i in rows(m, m))  # (3, T, 5): sum_i s_i V_im
+            skew_a = [[zero, -a[2], a[1]], [a[2], zero, -a[0]], [-a[1], a[0], zero]]
+            b0 = block(m, 0)
+            Bcols += [skew_a[y] + b0[y] for y in range(3)]
+        gf = []
+        for m in range(1, 4):
+            gw = cross_sum(m)
+            gf += [gw[x] + gl[x][m - 1] for x in range(3)]
 
         # global block: summed over fingers, plus the wrist keypoint (translation only)
-        a0 = a[:, 0].view(T, 5, 3).sum(1)
         sw0 = self.sw[:, 0]
-        ss = gram[:, 12, 12].view(T, 5).sum(1) + sw0 * sw0
-        Hg = torch.empty(T, 6, 6, dtype=E.dtype, device=E.device)
-        Hg[:, :3, :3] = ss[:, None, None] * eye
-        Hg[:, 3:, :3] = skew(a0)
-        Hg[:, :3, 3:] = -Hg[:, 3:, :3]
-        Hg[:, 3:, 3:] = H00.view(T, 5, 3, 3).sum(1)
-        gg = torch.cat([gram[:, 12, 13:].view(T, 5, 3).sum(1) + sw0[:, None] * s.res[:, 0],
-                        gw[:, 0].view(T, 5, 3).sum(1)], -1)
-
-        # joint limits: each finger joint's own 3x3 diagonal block
-        L = self.limit_jacobian(s)
-        below = (self.lo - s.ang).clamp_min(0)
-        above = (s.ang - self.hi).clamp_min(0)
-        La = L * ((below > 0) | (above > 0)).to(L.dtype)[..., None]
-        Hl = self.w_limits * (La.transpose(-1, -2) @ La).view(T, 5, 3, 3, 3)
-        torch.diagonal(A.view(T, 5, 3, 3, 3, 3), dim1=2, dim2=4).add_(Hl.permute(0, 1, 3, 4, 2))
-        gl = self.w_limits * (L.transpose(-1, -2) @ (above - below)[..., None])[..., 0]
-        gf = gf + gl.reshape(T, 5, 9)
-        return A, B, Hg, gf, gg
+        a0 = [x.sum(1) for x in sum(sw[i] * V[i, 0] for i in range(4))]
+        ss = (sw * sw).sum((0, 2)) + sw0 * sw0
+        H00 = [[x.sum(1) for x in row] for row in block(0, 0)]
+        gt = (sw[:, None] * r).sum((0, 3)) + (sw0 * s.res[:, 0].T)  # (3, T)
+        gw0 = [x.sum(1) for x in cross_sum(0)]
+        z = torch.zeros_like(ss)
+        Hg = [[ss, z, z, z, a0[2], -a0[1]],
+              [z, ss, z, -a0[2], z, a0[0]],
+              [z, z, ss, a0[1], -a0[0], z],
+              [z, -a0[2], a0[1], *H00[0]],
+              [a0[2], z, -a0[0], *H00[1]],
+              [-a0[1], a0[0], z, *H00[2]]]
+        gg = [gt[0], gt[1], gt[2], *gw0]
+        return A, Bcols, Hg, gf, gg
 
     # --- one damped Gauss-Newton step -----------------------------------------------
 
@@ -251,28 +329,37 @@ class PoseProblem:
         Returns (new R (T,16,3,3), new transl (T,3) metres, ok (T,) bool: the
         damped system was positive definite)."""
         T = s.R.shape[0]
-        A, B, Hg, gf, gg = self.normal_equations(s)
-        lam = lam.to(A.dtype)
-        dA = torch.diagonal(A, dim1=-2, dim2=-1)
-        dA.mul_(1.0 + lam[:, None, None]).add_(lam[:, None, None] * mu)
-        dG = torch.diagonal(Hg, dim1=-2, dim2=-1)
-        dG.mul_(1.0 + lam[:, None]).add_(lam[:, None] * mu)
+        A, B, Hg, gf, gg = self._normal_soa(s)
+        lam = lam.to(s.R.dtype)
+        lam_f = lam[:, None]
+        A = [list(row) for row in A]
+        for i in range(9):
+            A[i][i] = A[i][i] * (1.0 + lam_f) + lam_f * mu
+        Hg = [list(row) for row in Hg]
+        for i in range(6):
+            Hg[i][i] = Hg[i][i] * (1.0 + lam) + lam * mu
 
-        LA, info_a = torch.linalg.cholesky_ex(A)
-        X = torch.cholesky_solve(torch.cat([B, gf[..., None]], -1), LA).reshape(T, 45, 7)  # A^-1 [B | g_f]
-        Bt = B.reshape(T, 45, 6).transpose(1, 2)
-        BX = Bt @ X  # (T, 6, 7)
-        S = Hg - BX[..., :6]
-        LS, info_s = torch.linalg.cholesky_ex(S)
-        dg = torch.cholesky_solve((BX[..., 6] - gg)[..., None], LS)  # (T, 6, 1)
-        df = -(X @ torch.cat([dg, torch.ones_like(dg[:, :1])], 1))[..., 0]  # (T, 45)
-        dg = dg[..., 0]
-        ok = (info_a == 0).all(1) & (info_s == 0) & torch.isfinite(dg).all(1) & torch.isfinite(df).all(1)
+        # Schur complement on the finger blocks: with A = L L^T and Y = L^-1 [B | g_f],
+        # S = Hg - sum_f Y_B^T Y_B and the global rhs -g_g + sum_f Y_B^T Y_g.
+        L, inv, ok_a = soa.cholesky(A)
+        YB = [soa.forward_sub(L, inv, [B[r][c] for r in range(9)]) for c in range(6)]
+        Yg = soa.forward_sub(L, inv, gf)
+        S = [[None] * 6 for _ in range(6)]
+        for c in range(6):
+            for d in range(c, 6):
+                S[c][d] = S[d][c] = Hg[c][d] - soa.dot(YB[c], YB[d]).sum(1)
+        rhs = [soa.dot(YB[c], Yg).sum(1) - gg[c] for c in range(6)]
+        LS, invS, ok_s = soa.cholesky(S)
+        dg = soa.back_sub(LS, invS, soa.forward_sub(LS, invS, rhs))  # 6 x (T,)
+        # finger steps: A df = -(g_f + B dg)  ->  L^T df = -(Y_g + Y_B dg)
+        z = [Yg[r] + sum(YB[c][r] * dg[c][:, None] for c in range(6)) for r in range(9)]
+        df = soa.back_sub(L, inv, z)
 
-        w = torch.cat([dg[:, 3:], df], 1).view(T, 16, 3)  # world-axis rotation vectors
-        w = torch.where(ok[:, None, None], w, torch.zeros_like(w))
-        d = (s.glob.transpose(-1, -2) @ w[..., None])[..., 0]  # local increments
-        R = s.R @ axis_angle_to_matrix(d)
+        dg = torch.stack(dg, -1)  # (T, 6)
+        w = torch.cat([dg[:, 3:], -torch.stack(df, -1).view(T, 15, 3).reshape(T, 45)], 1).view(T, 16, 3)
+        ok = ok_a.all(1) & ok_s & torch.isfinite(w).all(2).all(1) & torch.isfinite(dg).all(1)
+        w = torch.where(ok[:, None, None], w, torch.zeros_like(w))  # world-axis rotation vectors
+        R = soa.rotate_right(s.R, s.glob, w)
         transl = s.transl + torch.where(ok[:, None], dg[:, :3], torch.zeros_like(dg[:, :3])) / 100.0
         return R, transl, ok
 
