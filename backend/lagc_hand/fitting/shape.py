@@ -67,16 +67,19 @@ def solve_betas(model, glob: torch.Tensor, keypoints: torch.Tensor, betas: torch
     to21 = torch.as_tensor(PUBLIC_TO_MANO21, device=dev)
     w = torch.as_tensor(np.asarray(weights)[:, PUBLIC_TO_MANO21], dtype=dtype, device=dev).clamp_min(0)
     y = (torch.as_tensor(np.asarray(target), dtype=dtype, device=dev) - keypoints)[:, to21]
-    wn = (w / w.sum(1, keepdim=True).clamp_min(1e-12))[..., None]  # (T, 21, 1)
-    y_mean = (wn * y).sum(1, keepdim=True)  # (T, 1, 3)
-    J_mean = (wn[..., None] * Jb).sum(1, keepdim=True)  # (T, 1, 3, nb)
-    A = (Jb - J_mean).reshape(-1, nb)
-    wr = w[..., None].expand(-1, -1, 3).reshape(-1, 1)
-    Aw = A * wr
-    # The (nb, nb) sums are float32 GEMMs over T*63 rows (centred first, so no
-    # cancellation); the solve itself in float64.
-    AtA = (Aw.T @ A).double()
-    Aty = (Aw.T @ (y - y_mean).reshape(-1, 1))[:, 0].double()
+    W = w.sum(1).clamp_min(1e-12)  # (T,)
+    Jw = Jb * w[..., None, None]
+    J_mean = Jw.sum(1) / W[:, None, None]  # (T, 3, nb) weighted mean over keypoints
+    y_mean = (w[..., None] * y).sum(1) / W[:, None]  # (T, 3)
+    # Centred normal equations sum_t sum_k w (J_k - J_mean)^T (J_k - J_mean) written as
+    # raw moments minus the per-frame mean terms (no centred copy of the (T, 21, 3, nb)
+    # Jacobian; its entries are cm-sized, the mean a few times that, so float32 keeps
+    # ~6 digits).  Float32 GEMMs over T*63 rows; the (nb, nb) solve in float64.
+    Jw2, Jb2 = Jw.reshape(-1, nb), Jb.reshape(-1, nb)
+    Jm2 = J_mean.reshape(-1, nb) * W.repeat_interleave(3)[:, None]
+    AtA = (Jw2.T @ Jb2).double() - (Jm2.T @ J_mean.reshape(-1, nb)).double()
+    # (y centred first: before the pose fit y still holds the whole translation)
+    Aty = (Jw2.T @ (y - y_mean[:, None]).reshape(-1)).double()
     b0 = betas.double().reshape(-1)
     # per-frame cost in cm^2 = 1e4 x metres^2; summed over T frames
     lam = w_prior * len(y) * 1e-4
@@ -84,5 +87,5 @@ def solve_betas(model, glob: torch.Tensor, keypoints: torch.Tensor, betas: torch
     lam = max(lam, 1e-9 * float(AtA.diagonal().mean()))
     eye = torch.eye(nb, dtype=torch.float64, device=dev)
     db = torch.linalg.solve(AtA + lam * eye, Aty - lam * b0)
-    dt = (y_mean[:, 0] - (J_mean[:, 0] @ db.to(dtype)))
+    dt = y_mean - J_mean @ db.to(dtype)
     return (b0 + db).cpu().numpy(), dt.cpu().numpy()
