@@ -83,7 +83,8 @@ def main(video: str | None = None, write: bool = True) -> int:
     else:
         lines.append(f"- end-to-end: skipped, {v} is missing (render the sample first)")
     tp = fit_throughput()
-    lines.append(f"- fit throughput: {tp:.0f} hand-frames/s (4096 frames, {_fit_iterations()} Adam iterations + analytic start)")
+    lines.append(f"- fit throughput: {tp:.0f} hand-frames/s (4096 frames, 1 torch thread: analytic start, "
+                 f"{_fit_iterations()} Levenberg-Marquardt iterations)")
     text = "\n".join(lines)
     print(text)
     if write:
@@ -91,7 +92,8 @@ def main(video: str | None = None, write: bool = True) -> int:
     return 0 if v.exists() else 2
 
 
-def _fit_iterations() -> int:
+def _fit_iterations() -> str:
     from lagc_hand.fitting import FitConfig
 
-    return FitConfig().iterations
+    cfg = FitConfig()
+    return f"{cfg.iterations} + {cfg.shape_iterations} (betas re-solved between)" if cfg.fit_shape else str(cfg.iterations)
