@@ -114,7 +114,7 @@ class PoseProblem:
         as_long = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.long, device=dev)  # noqa: E731
         self.kp_idx = as_long(FINGER_KP_PUBLIC.reshape(-1))
         self.chain_idx = as_long(FINGER_CHAIN.reshape(-1))
-        self.mask = torch.as_tensor(_CHAIN_MASK[:3], dtype=dtype, device=dev)[:, :, None]  # (3, 4, 1)
+        self.mask4 = torch.as_tensor(_CHAIN_MASK, dtype=dtype, device=dev)[:, :, None]  # (4 i, 4 m, 1)
 
         # Fingertip skinning: the (tip, bone, weight) pairs with a weight, and for
         # finger f, chain joint m the weight each pair gets in d tip / d w_m.
@@ -133,7 +133,7 @@ class PoseProblem:
         self.pair_bones = as_long(bone_k)
         self.pair_rel = (tips_rest[as_long(tip_i)] - rest_j[self.pair_bones]) * 100.0  # (npairs, 3) cm
         self.tip_coef = torch.as_tensor(C, dtype=dtype, device=dev)
-        self.tip_wsum = self.tip_coef.sum(-1)[..., None]  # (5, 4, 1)
+        self.tip_wsum_soa = self.tip_coef.sum(-1).T[:, None, None].contiguous()  # (4 m, 1, 1, 5 f)
         # limit constants laid out as [component, joint of the finger, 1, finger] (see _limit_terms)
         self._frames_soa = frames.reshape(5, 3, 3, 3).permute(2, 3, 1, 0)[:, :, :, None].contiguous()
         self._lo_soa = lo.reshape(5, 3, 3).permute(2, 1, 0)[:, :, None].contiguous()
@@ -154,20 +154,27 @@ class PoseProblem:
 
     # --- Jacobians ------------------------------------------------------------------
 
+    def _lever_soa(self, s: PoseState) -> torch.Tensor:
+        """Lever arms laid out (4 i, 4 m, 3, T, 5), without the zero mask (see
+        :meth:`lever_arms`; entries with m > i are not meaningful)."""
+        T = s.R.shape[0]
+        P = s.joints
+        soa = lambda x: x.view(T, 5, 4, 3).permute(2, 3, 0, 1).contiguous()  # noqa: E731  (4, 3, T, 5)
+        chain = soa(P.index_select(1, self.chain_idx))
+        kpf = soa(s.keypoints.index_select(1, self.kp_idx))
+        u = torch.empty(4, 4, 3, T, 5, dtype=P.dtype, device=P.device)
+        # joints: lever arm p - P_m to every chain joint above them
+        torch.sub(kpf[:3, None], chain[None], out=u[:3])
+        # tips: sum over the bones below m of weight * (bone's copy of the tip - P_m)
+        q = (s.glob.index_select(1, self.pair_bones) @ self.pair_rel[..., None])[..., 0] + P.index_select(1, self.pair_bones)
+        u[3] = torch.einsum("fmp,tpx->mxtf", self.tip_coef, q) - self.tip_wsum_soa * chain
+        return u
+
     def lever_arms(self, s: PoseState) -> torch.Tensor:
         """(T, 5, 4, 4, 3) cm: for finger f, keypoint i (3 joints, tip) and chain
         joint m (wrist, the finger's 3 joints), the vector ``c`` with
         ``d kp_i / d w_m = -[c]x``; zero where joint m does not move keypoint i."""
-        T = s.R.shape[0]
-        P = s.joints
-        chain = P[:, self.chain_idx].view(T, 5, 4, 3)
-        kpf = s.keypoints[:, self.kp_idx].view(T, 5, 4, 3)
-        # joints: lever arm p - P_m to every chain joint above them
-        u_joint = (kpf[:, :, :3, None] - chain[:, :, None]) * self.mask  # (T, 5, 3, 4, 3)
-        # tips: sum over the bones below m of weight * (bone's copy of the tip - P_m)
-        q = (s.glob[:, self.pair_bones] @ self.pair_rel[..., None])[..., 0] + P[:, self.pair_bones]
-        u_tip = torch.einsum("fmp,tpx->tfmx", self.tip_coef, q) - self.tip_wsum * chain  # (T, 5, 4, 3)
-        return torch.cat([u_joint, u_tip[:, :, None]], 2)
+        return self._lever_soa(s).permute(3, 4, 0, 1, 2) * self.mask4
 
     def finger_jacobian(self, s: PoseState) -> torch.Tensor:
         """Keypoint Jacobian per finger, (T, 5, 12, 15): rows = the finger's 4
@@ -253,11 +260,9 @@ class PoseProblem:
         15x15 products and their reshuffles cost several times more on CPU.
         """
         T = s.R.shape[0]
-        u = self.lever_arms(s)  # (T, 5, 4 i, 4 m, 3)
-        sw = self.sw[:, self.kp_idx].view(T, 5, 4)
-        V = (u * sw[..., None, None]).permute(2, 3, 4, 0, 1).contiguous()  # (4 i, 4 m, 3, T, 5)
-        r = s.res[:, self.kp_idx].view(T, 5, 4, 3).permute(2, 3, 0, 1).contiguous()  # (4 i, 3, T, 5)
-        sw = sw.permute(2, 0, 1).contiguous()  # (4 i, T, 5)
+        sw = self.sw.index_select(1, self.kp_idx).view(T, 5, 4).permute(2, 0, 1).contiguous()  # (4 i, T, 5)
+        V = self._lever_soa(s).mul_(sw[:, None, None])  # (4 i, 4 m, 3, T, 5) weighted lever arms
+        r = s.res.index_select(1, self.kp_idx).view(T, 5, 4, 3).permute(2, 3, 0, 1).contiguous()  # (4 i, 3, T, 5)
         rows = lambda m, n: range(max(m, n), 4)  # noqa: E731  keypoints moved by both joints
 
         def block(m, n):
