@@ -36,6 +36,8 @@ from lagc_hand_blender.core.skeleton import NUM_JOINTS, PUBLIC_TO_MANO21
 
 #: Public indices of the palm points used to initialise the global orientation.
 PALM_POINTS = np.array([0, 5, 9, 13, 17])
+#: Frames used for the starting shape (all of them up to this many).
+SHAPE_START_FRAMES = 512
 
 
 @dataclass
@@ -183,9 +185,12 @@ def _fit_hand(model, target: np.ndarray, weights: Optional[np.ndarray], cfg: Fit
         # With the rotations fixed, keypoints are affine in betas: solve for them.
         # (Without this the pose iterations absorb the wrong shape: on noise-free
         # targets with betas (0.8, -0.6) the fit ended at (0.45, -0.28).  Redoing
-        # the swing start with the new shape gave the same optimum, slower.)
-        out = model.forward_rotmat(t(init), t(b[None]), return_vertices=False)
-        b, _ = solve_betas(model, out.global_rotmats, out.keypoints, t(b), target, w_np, cfg.w_betas)
+        # the swing start with the new shape gave the same optimum, slower.)  This
+        # is only the starting shape (it is re-solved on all frames after the pose
+        # iterations), so long sequences use evenly spaced frames for it.
+        sub = np.unique(np.linspace(0, T - 1, min(T, SHAPE_START_FRAMES)).round().astype(np.int64))
+        out = model.forward_rotmat(t(init[sub]), t(b[None]), return_vertices=False)
+        b, _ = solve_betas(model, out.global_rotmats, out.keypoints, t(b), target[sub], w_np[sub], cfg.w_betas)
         rest_kp, rest_j0 = rest_of(b)
 
     lo, hi = joint_limit_boxes()
