@@ -45,7 +45,7 @@ class FitConfig:
     """Fitting options.  Weights are relative to the keypoint term (cm^2)."""
 
     #: Levenberg-Marquardt iterations with the first betas.
-    iterations: int = 3
+    iterations: int = 2
     #: LM iterations after the betas are re-solved at the fitted pose (``fit_shape`` only).
     shape_iterations: int = 1
     w_limits: float = 30.0
