@@ -47,7 +47,11 @@ def chirality_score(keypoints3d: np.ndarray, w_thumb: float = 2.0) -> np.ndarray
     """
     k = np.asarray(keypoints3d, np.float64)
     w = k[..., WRIST, :]
-    n = np.cross(k[..., INDEX_MCP, :] - w, k[..., PINKY_MCP, :] - w)
+    a, b = k[..., INDEX_MCP, :] - w, k[..., PINKY_MCP, :] - w
+    # a x b written out: np.cross costs ~0.3 ms per call on one hand (called per detection).
+    n = np.stack([a[..., 1] * b[..., 2] - a[..., 2] * b[..., 1],
+                  a[..., 2] * b[..., 0] - a[..., 0] * b[..., 2],
+                  a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0]], -1)
     n = n / np.maximum(np.linalg.norm(n, axis=-1, keepdims=True), 1e-9)
     centre = k[..., [WRIST, INDEX_MCP, MIDDLE_MCP, RING_MCP, PINKY_MCP], :].mean(-2)
     off = lambda idx: np.einsum("...pd,...d->...p", k[..., idx, :] - centre[..., None, :], n).mean(-1)  # noqa: E731

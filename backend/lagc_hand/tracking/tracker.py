@@ -182,18 +182,27 @@ def track_hands(
                 c += unary[t][i, s]
         return c
 
+    # Motion costs between every detection of frame t-1 and every one of frame t, computed once
+    # per frame pair (the Viterbi looks each up for many state pairs).
+    kps = [np.array([h.keypoints2d for h in hs], np.float64).reshape(len(hs), 21, 2) for hs in dets]
+    sizes = [np.array([_hand_size(k) for k in kp]) for kp in kps]
+    motion_costs: list[np.ndarray] = [np.zeros((0, len(dets[0])))] if T else []
+    for t in range(1, T):
+        d = np.linalg.norm(kps[t - 1][:, None] - kps[t][None], axis=-1).mean(-1)
+        d = d / (0.5 * (sizes[t - 1][:, None] + sizes[t][None]))
+        motion_costs.append(np.minimum(cfg.w_motion * d * d, cfg.motion_cap))
+
     def motion(t: int, i: int, j: int) -> float:
         """Cost of detection i at t-1 and j at t being the same hand."""
-        a, b = dets[t - 1][i].keypoints2d, dets[t][j].keypoints2d
-        size = 0.5 * (_hand_size(a) + _hand_size(b))
-        d = np.linalg.norm(a - b, axis=1).mean() / size
-        return min(cfg.w_motion * d * d, cfg.motion_cap)
+        return float(motion_costs[t][i, j])
 
-    def trans_cost(t: int, a_prev: tuple[int, ...], a: tuple[int, ...]) -> float:
+    slot_of = [[_slots(a) for a in st] for st in states]
+
+    def trans_cost(t: int, k_prev: int, k: int) -> float:
         c = 0.0
-        for sp, sc in zip(_slots(a_prev), _slots(a)):
+        for sp, sc in zip(slot_of[t - 1][k_prev], slot_of[t][k]):
             if sp >= 0 and sc >= 0:
-                c += motion(t, sp, sc)
+                c += motion_costs[t][sp, sc]
             elif (sp >= 0) != (sc >= 0):
                 c += cfg.w_presence_change
         return c
@@ -205,7 +214,7 @@ def track_hands(
         cur = np.empty(len(states[t]))
         bp = np.empty(len(states[t]), int)
         for k, a in enumerate(states[t]):
-            tot = cost[t - 1] + np.array([trans_cost(t, ap, a) for ap in states[t - 1]])
+            tot = cost[t - 1] + np.array([trans_cost(t, kp_, k) for kp_ in range(len(states[t - 1]))])
             bp[k] = int(np.argmin(tot))
             cur[k] = tot[bp[k]] + state_cost(t, a)
         cost.append(cur)
