@@ -96,4 +96,6 @@ def _fit_iterations() -> str:
     from lagc_hand.fitting import FitConfig
 
     cfg = FitConfig()
-    return f"{cfg.iterations} + {cfg.shape_iterations} (betas re-solved between)" if cfg.fit_shape else str(cfg.iterations)
+    if not cfg.fit_shape:
+        return str(cfg.iterations)
+    return f"{cfg.iterations} + {cfg.shape_iterations} (betas re-solved between)"

@@ -23,7 +23,8 @@ Structure.  A finger's keypoints move only with the wrist (``t``, ``w_0``) and
 that finger's 3 joints, so the normal equations of a frame are an arrow: a
 6x6 global block, five 9x9 finger blocks and their couplings.  The finger
 blocks are eliminated (Schur complement), which costs five 9x9 and one 6x6
-Cholesky per frame instead of one 51x51.  Skinning weights of a tip on bones
+Cholesky per frame instead of one 51x51, all written per matrix entry over
+arrays of frames (:mod:`.soa`).  Skinning weights of a tip on bones
 of *another* finger (none in the open model; tiny if any in MANO) are left out
 of the Jacobian; the residual still contains them.
 """
@@ -70,7 +71,8 @@ class PoseState:
     R (T,16,3,3) parent-relative rotations; transl (T,3) metres;
     joints (T,16,3) posed joints, cm; keypoints (T,21,3) cm, public order;
     glob (T,16,3,3) global rotations; res (T,21,3) weighted keypoint residuals (cm);
-    ang (T,15,3) anatomical angles (rad); cost (T,).
+    phi (T,15,3) rotation vectors of joints 1..15 (rad); ang (T,15,3) their
+    anatomical (flexion, abduction, twist) angles (rad); cost (T,).
     """
 
     R: torch.Tensor
@@ -102,7 +104,7 @@ class PoseProblem:
     def __init__(self, model, betas: torch.Tensor, target: torch.Tensor, weights: torch.Tensor,
                  frames: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, w_limits: float) -> None:
         if not np.array_equal(np.asarray(model.parents), MANO_PARENTS):
-            raise ValueError("the Gauss-Newton fit assumes MANO's kinematic tree")
+            raise ValueError("the Levenberg-Marquardt fit assumes MANO's kinematic tree")
         self.model = model
         dtype, dev = target.dtype, target.device
         self.betas = betas.reshape(1, -1)
@@ -110,7 +112,6 @@ class PoseProblem:
         self.sw = weights.clamp_min(0).sqrt()  # (T, 21)
         self.frames, self.lo, self.hi = frames, lo, hi
         self.w_limits = float(w_limits)
-        self.sqrt_wl = float(np.sqrt(max(self.w_limits, 0.0)))
         as_long = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.long, device=dev)  # noqa: E731
         self.kp_idx = as_long(FINGER_KP_PUBLIC.reshape(-1))
         self.chain_idx = as_long(FINGER_CHAIN.reshape(-1))
@@ -166,7 +167,8 @@ class PoseProblem:
         # joints: lever arm p - P_m to every chain joint above them
         torch.sub(kpf[:3, None], chain[None], out=u[:3])
         # tips: sum over the bones below m of weight * (bone's copy of the tip - P_m)
-        q = (s.glob.index_select(1, self.pair_bones) @ self.pair_rel[..., None])[..., 0] + P.index_select(1, self.pair_bones)
+        bones = self.pair_bones
+        q = (s.glob.index_select(1, bones) @ self.pair_rel[..., None])[..., 0] + P.index_select(1, bones)
         u[3] = torch.einsum("fmp,tpx->mxtf", self.tip_coef, q) - self.tip_wsum_soa * chain
         return u
 
