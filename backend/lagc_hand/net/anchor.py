@@ -76,39 +76,19 @@ def rotation_from_6d(x: torch.Tensor) -> torch.Tensor:
     return torch.stack([b1, b2, b3], dim=-1)
 
 
-def keypoint_code(joints2d: torch.Tensor) -> torch.Tensor:
-    """Per-hand description of the 2D keypoints for the pose regressor.
-
-    joints2d (B, 2, 21, 2) in [-1, 1] crop coordinates (soft-argmax of the
-    heatmaps), hand 0 = left -> (B, 2, 45): the hand's own 21 points centred on
-    their mean and divided by their RMS spread (shape of the 2D skeleton:
-    rotation evidence, independent of where and how large the hand is), then
-    the other hand's centre relative to this one in units of this hand's
-    spread (2) and the log ratio of the spreads (1) (relative placement)."""
-    centre = joints2d.mean(dim=2, keepdim=True)  # (B, 2, 1, 2)
-    rel = joints2d - centre
-    spread = rel.pow(2).sum(-1).mean(-1, keepdim=True).sqrt().clamp_min(1e-3)  # (B, 2, 1)
-    shape = (rel / spread.unsqueeze(-1)).flatten(2)  # (B, 2, 42)
-    other = centre.flip(1) - centre  # the other hand's centre
-    offset = other.squeeze(2) / spread
-    ratio = torch.log(spread.flip(1) / spread)
-    return torch.cat([shape, offset, ratio], dim=-1)
-
-
 class PosedTemplate(nn.Module):
     """pooled (B, 2, C) per-hand features, delta (B, 2, N, 3) decoder output ->
     coarse nodes (B, 2, N, 3) in the training frame, plus ``rotation``
-    (B, 2, 3, 3) and ``translation`` (B, 2, 3).  The pose comes from a small
-    MLP (hidden width ``hidden``) over the features."""
+    (B, 2, 3, 3) and ``translation`` (B, 2, 3)."""
 
-    def __init__(self, anchor: np.ndarray, feat_dim: int, hidden: int = 128):
+    def __init__(self, anchor: np.ndarray, feat_dim: int):
         super().__init__()
         self.register_buffer("anchor", torch.from_numpy(np.asarray(anchor, dtype=np.float32)), persistent=True)
-        self.pose = nn.Sequential(nn.Linear(feat_dim, hidden), nn.GELU(), nn.Linear(hidden, 9))  # 6D rotation + translation
+        self.pose = nn.Linear(feat_dim, 9)  # 6D rotation + translation
         with torch.no_grad():
             # start at the template: R = I, t = 0; the weights still get gradients
-            self.pose[-1].weight.zero_()
-            self.pose[-1].bias.copy_(torch.tensor([1.0, 0, 0, 0, 1.0, 0, 0, 0, 0]))
+            self.pose.weight.zero_()
+            self.pose.bias.copy_(torch.tensor([1.0, 0, 0, 0, 1.0, 0, 0, 0, 0]))
 
     def forward(self, pooled: torch.Tensor, delta: torch.Tensor) -> dict[str, torch.Tensor]:
         p = self.pose(pooled)

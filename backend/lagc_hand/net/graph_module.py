@@ -24,10 +24,9 @@ import math
 import torch
 from torch import nn
 
-from .anchor import PosedTemplate, keypoint_code
+from .anchor import PosedTemplate
 from .attention import make_attention
 from .coarsen import GraphHierarchy
-from .hamba import soft_argmax
 from .config import GraphConfig
 
 
@@ -125,9 +124,8 @@ class LinearGraphModule(nn.Module):
         if cfg.output == "posed_template":
             if anchor is None:
                 raise ValueError("graph output 'posed_template' needs the template anchor")
-            # pose from the pooled vertex features, the global image feature and
-            # the 2D keypoints of the heatmaps (45 numbers per hand, keypoint_code)
-            self.posed = PosedTemplate(anchor, dims[-1] + global_dim + 45)
+            # pose from the pooled vertex features and the global image feature
+            self.posed = PosedTemplate(anchor, dims[-1] + global_dim)
             with torch.no_grad():
                 # deltas start at zero: the first prediction is the template itself
                 self.coord_head.weight.zero_()
@@ -146,9 +144,7 @@ class LinearGraphModule(nn.Module):
         """(levels, 2) learnt (a, b) of eqs. 9-10."""
         return torch.sigmoid(self.gate)
 
-    def forward(self, global_feat: torch.Tensor, pyramid: list[torch.Tensor], heatmaps: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-        """heatmaps (B, 42, 64, 64): the compact module's, left hand first;
-        needed by the ``posed_template`` output."""
+    def forward(self, global_feat: torch.Tensor, pyramid: list[torch.Tensor]) -> dict[str, torch.Tensor]:
         b = global_feat.shape[0]
         n0 = self.sizes[0]
         g = self.global_to_verts(global_feat).reshape(b, 2, 1, -1).expand(b, 2, n0, -1)
@@ -178,9 +174,7 @@ class LinearGraphModule(nn.Module):
         coarse = self.coord_head(feats)
         if self.posed is not None:
             gfe = global_feat.unsqueeze(1).expand(b, 2, global_feat.shape[-1])
-            # detached: the 3D losses must not bend the heatmaps (as Hamba's sampler)
-            kp = keypoint_code(soft_argmax(heatmaps).reshape(b, 2, 21, 2).detach())
-            coarse = self.posed(torch.cat([pooled, gfe, kp], dim=-1), coarse)["coarse"]
+            coarse = self.posed(torch.cat([pooled, gfe], dim=-1), coarse)["coarse"]
         # rows of upsample sum to 1, so it commutes with the rigid motion above
         verts = torch.einsum("vn,bhnc->bhvc", self.upsample, coarse)
         camera = self.cam_head(pooled)

@@ -65,7 +65,7 @@ class LAGCHandNet(nn.Module):
         feats = self.encoder(x)
         comp = self.compact(feats)
         if self.cfg.head == "graph":
-            out = self.head(comp["global"], comp["pyramid"], comp["heatmaps"])
+            out = self.head(comp["global"], comp["pyramid"])
         else:
             out = self.head(comp["pyramid"][-1], comp["heatmaps"], comp["global"])
         verts = out["vertices"]
