@@ -313,6 +313,9 @@ def _summary(n, tracking, hands, fit_errors, stages, total_s, info, options, K, 
         "hands_found": any_found,
         "identity_switches": tracking.identity_switches,
         "label_flips_fixed": tracking.label_flips_fixed,
+        # Frames filled in while a hand was hidden behind the other one (tracking/occlusion.py);
+        # they count as present above, with low confidence.
+        "frames_bridged": {s: int(tracking.tracks[s].bridged.sum()) for s in SIDES},
         "detections_dropped": tracking.dropped,
         "fit_error_mm": fit_errors,
         "seconds": stages,
