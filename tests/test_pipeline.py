@@ -46,6 +46,7 @@ def test_reconstruct_rendered_clip(clip):
     right, left = m.hands["right"], m.hands["left"]
     assert right.present.mean() > 0.9 and left.present.mean() > 0.9
     assert res.summary["identity_switches"] == 0
+    assert res.summary["frames_bridged"] == {"left": 0, "right": 0}  # the hands never overlap here
     for h, g in ((right, gt[:, 0]), (left, gt[:, 1])):
         for var in ("raw", "clean"):
             kp = h.variant(var).keypoints3d[h.present]
