@@ -88,7 +88,7 @@ def main(argv=None) -> int:
             opt.step()
             step += 1
             if step % max(args.steps // 3, 1) == 0:
-                print(f"step {step:4d} loss {float(total):.1f}")
+                print(f"step {step:4d} loss {float(total.detach()):.1f}")
                 report(step)
             if step >= args.steps:
                 break
