@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from lagc_hand.engines import create_engine
-from lagc_hand.engines.parallel import MIN_CHUNK_FRAMES, detect, plan_chunks
+from lagc_hand.engines.parallel import CHUNKS_PER_WORKER, MIN_CHUNK_FRAMES, detect, plan_chunks
 from lagc_hand.errors import Cancelled, InputError
 from lagc_hand.video import FrameRange, VideoSource, open_video
 
@@ -22,18 +22,23 @@ SAMPLE = Path(__file__).resolve().parents[1] / "assets" / "samples" / "two_hands
 
 
 def test_plan_chunks_covers_the_range_exactly():
-    # 100 frames from 10, stride 3 -> 30 kept frames in 3 chunks of 10.
-    chunks = plan_chunks(FrameRange(10, 100, 3), 1000, workers=3)
+    # 100 frames from 10, stride 3 -> 30 kept frames; 3 threads, chunks of >= MIN_CHUNK_FRAMES.
+    chunks, threads = plan_chunks(FrameRange(10, 100, 3), 1000, workers=3)
+    assert threads == 3 and len(chunks) == 3
     assert [(c.start, c.end, c.stride) for c in chunks] == [(10, 40, 3), (40, 70, 3), (70, 100, 3)]
     kept = [i for c in chunks for i in range(c.start, c.end, c.stride)]
     assert kept == list(range(10, 100, 3))
+    # Long ranges: CHUNKS_PER_WORKER chunks per thread, contiguous, covering everything once.
+    chunks, threads = plan_chunks(FrameRange(0, 1000), 5000, workers=2)
+    assert threads == 2 and len(chunks) == 2 * CHUNKS_PER_WORKER
+    assert [i for c in chunks for i in range(c.start, c.end)] == list(range(1000))
     # An open range keeps its last chunk open (a container may under-report its length).
-    assert plan_chunks(FrameRange(0, None, 1), 120, workers=2)[-1].end is None
+    assert plan_chunks(FrameRange(0, None, 1), 120, workers=2)[0][-1].end is None
     # Automatic: never a chunk under MIN_CHUNK_FRAMES; unknown length -> one chunk.
-    assert len(plan_chunks(FrameRange(), MIN_CHUNK_FRAMES * 2 - 1, workers=0)) == 1
-    assert plan_chunks(FrameRange(), 0, workers=4) == [FrameRange()]
+    assert plan_chunks(FrameRange(), MIN_CHUNK_FRAMES * 2 - 1, workers=0) == ([FrameRange()], 1)
+    assert plan_chunks(FrameRange(), 0, workers=4) == ([FrameRange()], 1)
     # More workers than frames: one frame per chunk at most.
-    assert len(plan_chunks(FrameRange(0, 3), 100, workers=8)) == 3
+    assert plan_chunks(FrameRange(0, 3), 100, workers=8)[1] == 3
     with pytest.raises(InputError):
         plan_chunks(FrameRange(), 100, workers=-1)
 
@@ -57,7 +62,7 @@ def test_parallel_equals_sequential_runs_per_chunk():
     src = open_video(SAMPLE)
     fr = FrameRange(0, 40)
     res = detect(src, fr, lambda: create_engine("mediapipe-raw"), workers=2)
-    assert res.workers == 2 and len(res.observations) == 40 and res.engine_seconds > 0
+    assert res.workers == 2 and res.chunks == 2 and len(res.observations) == 40 and res.engine_seconds > 0
     ref = _sequential(src, FrameRange(0, 20)) + _sequential(src, FrameRange(20, 40))
     _same(res.observations, ref)
     assert sum(len(o.hands) for o in res.observations) >= 60  # both hands in most frames
@@ -90,6 +95,13 @@ def test_cancel_stops_all_workers():
         detect(src, FrameRange(0, None), lambda: create_engine("mediapipe-raw"), workers=2,
                should_cancel=lambda: polls.append(1) or len(polls) >= 2)
     assert threading.active_count() == before  # no detect thread left behind
+
+
+def test_more_chunks_than_threads_in_order():
+    src = open_video(SAMPLE)
+    res = detect(src, FrameRange(0, 96), lambda: create_engine("mediapipe-raw"), workers=0)
+    assert res.chunks == 4 and [o.index for o in res.observations] == list(range(96))
+    _same(res.observations[24:48], _sequential(src, FrameRange(24, 48)))
 
 
 def test_progress_reaches_the_end():

@@ -2,10 +2,15 @@
 
 The detect stage is the slow one (MediaPipe needs ~25-30 ms of one core per
 two-hand frame) and MediaPipe's graph is single-threaded, so on a machine with
-``n`` cores the video is cut into ``n`` contiguous chunks that run at once,
-each in its own thread with its own engine and its own decoder.  MediaPipe
-releases the GIL while it computes, so threads are enough (measured on the
-2-core dev VM: 39 -> 61 fps for two threads on the sample clip).
+``n`` cores the video is cut into contiguous chunks that ``n`` threads detect at
+once, each chunk with its own engine and its own decoder.  MediaPipe releases
+the GIL while it computes, so threads are enough (measured on the 2-core dev
+VM: 26 -> 48 fps for two threads on the sample clip).  There are up to
+:data:`CHUNKS_PER_WORKER` chunks per thread, taken in order as threads free up,
+because the cost per frame is uneven: the recovery engine searches again and
+again while a hand is hidden, and with one chunk per thread the thread that
+holds the hidden stretch finishes last (sample clip, 2 threads: 2 chunks
+26.9 fps, 5 chunks 33.7 fps).
 
 Why contiguous chunks and not interleaved frames: the engines track between
 consecutive frames (MediaPipe's landmark tracker, the recovery engine's
@@ -31,9 +36,11 @@ from lagc_hand.engines.base import FrameObservations
 from lagc_hand.errors import Cancelled, InputError
 from lagc_hand.video import FrameRange, VideoSource
 
-#: A chunk shorter than this is not worth a second engine (start-up ~0.3 s, one
-#: palm detection, and tracking restarts at the boundary).
-MIN_CHUNK_FRAMES = 48
+#: A chunk shorter than this is not worth a fresh engine (start-up, one palm
+#: detection, and tracking restarts at the boundary).
+MIN_CHUNK_FRAMES = 24
+#: Chunks per thread, for load balance (see the module docstring).
+CHUNKS_PER_WORKER = 4
 #: More workers than this rarely help: decoding and Python glue start to dominate.
 MAX_AUTO_WORKERS = 8
 #: How often the calling thread wakes to report progress and check for cancel (s).
@@ -45,12 +52,14 @@ class DetectResult:
     """observations: one per decoded frame, in frame order.
     engine_seconds: time spent inside ``engine.process``, summed over workers.
     wall_seconds:   wall time of the whole detect stage (decode + engines).
-    workers:        chunks that ran (1 = sequential)."""
+    workers:        threads that ran (1 = sequential).
+    chunks:         contiguous chunks the range was cut into."""
 
     observations: list[FrameObservations]
     engine_seconds: float
     wall_seconds: float
     workers: int
+    chunks: int = 1
 
 
 def available_cores() -> int:
@@ -61,32 +70,36 @@ def available_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def plan_chunks(frame_range: FrameRange, frame_count: int, workers: int = 0) -> list[FrameRange]:
-    """Cut ``frame_range`` into contiguous chunks, one per worker.
+def plan_chunks(frame_range: FrameRange, frame_count: int, workers: int = 0) -> tuple[list[FrameRange], int]:
+    """Cut ``frame_range`` into contiguous chunks; return ``(chunks, threads)``.
 
     frame_count: the container's frame count (0 when unknown: then one chunk).
-    workers: 0 = automatic (one per core, at most :data:`MAX_AUTO_WORKERS`,
-    and no chunk under :data:`MIN_CHUNK_FRAMES` frames); otherwise the exact
-    upper bound.  The last chunk is always open-ended when the range is, so a
-    container that under-reports its length loses nothing.
+    workers: threads; 0 = automatic (one per core, at most :data:`MAX_AUTO_WORKERS`).
+    There are at most ``threads * CHUNKS_PER_WORKER`` chunks and none under
+    :data:`MIN_CHUNK_FRAMES` frames, except that an explicit ``workers`` always
+    gets that many chunks (when there are frames enough).  The last chunk is
+    open-ended when the range is, so a container that under-reports its length
+    loses nothing.
     """
-    expected = frame_range.expected_count(frame_count) if frame_count > 0 else 0
     if workers < 0:
         raise InputError(f"detect workers must be 0 (automatic) or more, got {workers}")
-    if workers == 0:
-        workers = min(available_cores(), MAX_AUTO_WORKERS, max(1, expected // MIN_CHUNK_FRAMES))
-    n = max(1, min(workers, expected)) if expected else 1
+    expected = frame_range.expected_count(frame_count) if frame_count > 0 else 0
+    threads = workers or min(available_cores(), MAX_AUTO_WORKERS)
+    n = min(threads * CHUNKS_PER_WORKER, expected // MIN_CHUNK_FRAMES)
+    if workers:
+        n = max(n, workers)
+    n = max(1, min(n, expected)) if expected else 1
     if n == 1:
-        return [frame_range]
+        return [frame_range], 1
     per = math.ceil(expected / n)
+    n = math.ceil(expected / per)  # rounding up the chunk length may leave fewer chunks
     step = per * frame_range.stride
     chunks = []
     for k in range(n):
         start = frame_range.start + k * step
-        last = k == n - 1
-        end = frame_range.end if last else start + step
+        end = frame_range.end if k == n - 1 else start + step
         chunks.append(FrameRange(start, end, frame_range.stride))
-    return chunks
+    return chunks, min(threads, n)
 
 
 def detect(
@@ -109,13 +122,15 @@ def detect(
     range) after stopping the other workers.  Empty trailing chunks (the
     container claimed more frames than it holds) are not errors.
     """
-    chunks = plan_chunks(frame_range, source.info.frame_count, workers)
+    chunks, threads = plan_chunks(frame_range, source.info.frame_count, workers)
     expected = frame_range.expected_count(source.info.frame_count) if source.info.frame_count else 0
     stop = threading.Event()
     results: list[list[FrameObservations]] = [[] for _ in chunks]
     engine_time = [0.0] * len(chunks)
 
     def run_chunk(k: int) -> None:
+        if stop.is_set():
+            return  # queued behind a failed or cancelled run
         engine = make_engine()
         try:
             frames = source.frames(chunks[k])
@@ -141,7 +156,7 @@ def detect(
         # Same thread: no pool for the common short-clip case, and cancel/progress per frame.
         _run_inline(source, chunks[0], make_engine, results[0], engine_time, report, cancelled, expected, t_start)
     else:
-        with ThreadPoolExecutor(max_workers=len(chunks), thread_name_prefix="lagc-detect") as pool:
+        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="lagc-detect") as pool:
             futures = [pool.submit(run_chunk, k) for k in range(len(chunks))]
             try:
                 pending = set(futures)
@@ -156,10 +171,11 @@ def detect(
                         raise Cancelled("reconstruction cancelled by the user")
             finally:
                 stop.set()  # other workers finish their current frame and close their engines
+                pool.shutdown(wait=True, cancel_futures=True)
     observations = [o for r in results for o in r]
     wall = time.perf_counter() - t_start
     report(len(observations), len(observations), len(observations) / max(wall, 1e-9))
-    return DetectResult(observations, float(sum(engine_time)), wall, len(chunks))
+    return DetectResult(observations, float(sum(engine_time)), wall, threads, len(chunks))
 
 
 def _run_inline(source, chunk, make_engine, out, engine_time, report, cancelled, expected, t_start) -> None:
