@@ -71,7 +71,7 @@ def main(video: str | None = None, write: bool = True) -> int:
         ours = sum(val for k, val in sec.items() if k not in ("engine", "decode", "model"))
         lines += [
             f"- clip: {v.name}, {s['frames']} frames, {s['image_size'][0]}x{s['image_size'][1]}; "
-            f"{available_cores()} cores, detection in {s['detect_workers']} chunk(s)",
+            f"{available_cores()} cores, detection: {s['detect_chunks']} chunks on {s['detect_workers']} threads",
             f"- end to end: {s['fps']:.1f} fps ({s['total_seconds']:.2f} s)",
             f"- MediaPipe only (same run, plain MediaPipe, one stream, decode included): {mp_fps:.1f} fps; "
             f"ratio end-to-end / MediaPipe = {s['fps'] / max(mp_fps, 1e-9):.2f}",
