@@ -34,10 +34,19 @@ class CompactHeatmapModule(nn.Module):
         self.num_joints = cfg.num_joints
         # 2 x 21 heatmaps + 2 masks from the 64 px map in one 1x1 conv.
         self.head = nn.Conv2d(d[3], 2 * cfg.num_joints + 2, 1)
+        n = 2 * cfg.num_joints
         with torch.no_grad():
+            # Heatmap channels start at ~0 (the all-zero answer, MSE x100 = 0.31
+            # for sigma-2 Gaussians at 64 px).  PyTorch's default init on these
+            # ReLU features gives outputs of rms ~0.5 (heatmap term ~22, 70x
+            # that score): its gradient then dominated the shared 64 px decoder
+            # for hundreds of steps while it only shrank the output, and neither
+            # heatmaps nor masks were learnt (bench/RESULTS.md, "compact module").
+            nn.init.normal_(self.head.weight[:n], std=1e-3)
+            self.head.bias[:n] = 0.0
             # prior: hands cover a small part of the crop (sigmoid(-2) ~ 0.12),
             # so the x500 mask loss does not start out dominating everything
-            self.head.bias[2 * cfg.num_joints :] = -2.0
+            self.head.bias[n:] = -2.0
         self.pyramid_channels = (d[0], d[1], d[2])
 
     def forward(self, feats: dict[str, torch.Tensor]) -> dict[str, torch.Tensor | list[torch.Tensor]]:
