@@ -6,28 +6,18 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 
 from bench.common import SAMPLE, append_results
 
 
 def fit_throughput(frames: int = 4096, repeats: int = 1) -> float:
     """Hand-frames per second of fit_hand on synthetic targets from the open model."""
-    import torch
-
     from lagc_hand.fitting import FitConfig, fit_hand
+    from lagc_hand.fitting.targets import random_pose_targets
     from lagc_hand.handmodel import HandModel, load_hand_model_params
-    from lagc_hand.handmodel.torch_rotations import axis_angle_to_matrix
 
     model = HandModel(load_hand_model_params("open", "right"))
-    rng = np.random.default_rng(0)
-    aa = rng.normal(scale=0.3, size=(frames, 16, 3))
-    aa[:, 0] *= 4
-    with torch.no_grad():
-        kp = model.forward_rotmat(axis_angle_to_matrix(torch.as_tensor(aa, dtype=torch.float32)),
-                                  transl=torch.as_tensor(np.tile([0, 0, 0.5], (frames, 1)), dtype=torch.float32),
-                                  return_vertices=False).keypoints.numpy()
-    kp += rng.normal(scale=0.003, size=kp.shape)
+    kp = random_pose_targets(model, frames, seed=0)
     best = 0.0
     for _ in range(repeats):
         t0 = time.perf_counter()

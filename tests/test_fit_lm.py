@@ -13,6 +13,7 @@ from lagc_hand.fitting.fit import _sign_continuity
 from lagc_hand.fitting.lm import FINGER_CHAIN, FINGER_KP_PUBLIC, PoseProblem
 from lagc_hand.fitting.shape import shape_jacobian, solve_betas
 from lagc_hand.fitting.so3 import rotvec
+from lagc_hand.fitting.targets import random_pose_targets
 from lagc_hand.handmodel import HandModel, load_hand_model_params
 from lagc_hand.handmodel.torch_rotations import axis_angle_to_matrix
 from lagc_hand_blender.core.rotations import quat_sign_continuity
@@ -187,15 +188,7 @@ def test_noisy_out_of_range_targets_converge_inside_the_limits(open_models):
     lowers the objective well below the analytic start, keeps the angles in the
     boxes (up to the soft-limit give), and more iterations change little."""
     model = open_models["right"]
-    rng = np.random.default_rng(5)
-    T = 256
-    aa = rng.normal(scale=0.3, size=(T, 16, 3))
-    aa[:, 0] *= 4
-    with torch.no_grad():
-        kp = model.forward_rotmat(axis_angle_to_matrix(torch.as_tensor(aa, dtype=torch.float32)),
-                                  transl=torch.as_tensor(np.tile([0, 0, 0.5], (T, 1)), dtype=torch.float32),
-                                  return_vertices=False).keypoints.numpy()
-    kp += rng.normal(scale=0.003, size=kp.shape)
+    kp = random_pose_targets(model, 256, seed=5)
     start = fit_hand(model, kp, config=FitConfig(iterations=0, shape_iterations=0))
     fit = fit_hand(model, kp)
     long = fit_hand(model, kp, config=FitConfig(iterations=15, shape_iterations=5))
