@@ -6,7 +6,6 @@ import sys
 import time
 from pathlib import Path
 
-
 from bench.common import SAMPLE, append_results
 
 
