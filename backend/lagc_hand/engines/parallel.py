@@ -128,7 +128,8 @@ def detect(
     results: list[list[FrameObservations]] = [[] for _ in chunks]
     engine_time = [0.0] * len(chunks)
 
-    def run_chunk(k: int) -> None:
+    def run_chunk(k: int, before_frame: Optional[Callable[[], None]] = None) -> None:
+        """Detect chunk ``k`` into ``results[k]``; ``before_frame`` runs before each frame."""
         if stop.is_set():
             return  # queued behind a failed or cancelled run
         engine = make_engine()
@@ -138,6 +139,8 @@ def detect(
                 for frame in frames:
                     if stop.is_set():
                         return
+                    if before_frame is not None:
+                        before_frame()
                     t0 = time.perf_counter()
                     hands = engine.process(frame.image, frame.time)
                     engine_time[k] += time.perf_counter() - t0
@@ -154,7 +157,17 @@ def detect(
     t_start = time.perf_counter()
     if len(chunks) == 1:
         # Same thread: no pool for the common short-clip case, and cancel/progress per frame.
-        _run_inline(source, chunks[0], make_engine, results[0], engine_time, report, cancelled, expected, t_start)
+        last = [0.0]
+
+        def before_frame() -> None:
+            if cancelled():
+                raise Cancelled("reconstruction cancelled by the user")
+            n, now = len(results[0]), time.perf_counter()
+            if n == 1 or (n and now - last[0] >= POLL_S):
+                last[0] = now
+                report(n, max(expected, n), n / max(now - t_start, 1e-9))
+
+        run_chunk(0, before_frame)
     else:
         with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="lagc-detect") as pool:
             futures = [pool.submit(run_chunk, k) for k in range(len(chunks))]
@@ -177,21 +190,3 @@ def detect(
     report(len(observations), len(observations), len(observations) / max(wall, 1e-9))
     return DetectResult(observations, float(sum(engine_time)), wall, threads, len(chunks))
 
-
-def _run_inline(source, chunk, make_engine, out, engine_time, report, cancelled, expected, t_start) -> None:
-    engine = make_engine()
-    last = 0.0
-    try:
-        for frame in source.frames(chunk):
-            if cancelled():
-                raise Cancelled("reconstruction cancelled by the user")
-            t0 = time.perf_counter()
-            hands = engine.process(frame.image, frame.time)
-            engine_time[0] += time.perf_counter() - t0
-            out.append(FrameObservations(frame.index, frame.time, hands))
-            now = time.perf_counter()
-            if len(out) == 1 or now - last >= POLL_S:
-                last = now
-                report(len(out), max(expected, len(out)), len(out) / max(now - t_start, 1e-9))
-    finally:
-        engine.close()
