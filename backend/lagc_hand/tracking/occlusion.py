@@ -28,6 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lagc_hand.interaction.dedup import hand_size, keypoint_box
+
 
 @dataclass
 class OcclusionConfig:
@@ -39,19 +41,11 @@ class OcclusionConfig:
     confidence_scale: float = 0.3
 
 
-def _box(kp2d: np.ndarray) -> np.ndarray:
-    return np.concatenate([kp2d.min(0), kp2d.max(0)])
-
-
-def _size(kp2d: np.ndarray) -> float:
-    return max(float(np.linalg.norm(kp2d[9] - kp2d[0]) + np.linalg.norm(kp2d[5] - kp2d[17])), 1.0)
-
-
 def _touches(kp_hidden: np.ndarray, kp_occluder: np.ndarray, margin: float) -> bool:
     """Whether the hidden hand's box meets the occluder's box enlarged by ``margin`` hand sizes."""
-    a = _box(kp_hidden)
-    b = _box(kp_occluder)
-    m = margin * _size(kp_occluder)
+    a = keypoint_box(kp_hidden)
+    b = keypoint_box(kp_occluder)
+    m = margin * hand_size(kp_occluder)
     return bool(a[0] <= b[2] + m and b[0] - m <= a[2] and a[1] <= b[3] + m and b[1] - m <= a[3])
 
 

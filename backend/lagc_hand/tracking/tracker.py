@@ -29,6 +29,7 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 
 from lagc_hand.engines.base import FrameObservations, HandObservation
+from lagc_hand.interaction.dedup import hand_size
 from lagc_hand.tracking.chirality import chirality_evidence
 from lagc_hand.tracking.occlusion import OcclusionConfig, bridge_occlusions
 
@@ -105,17 +106,11 @@ class TrackingResult:
     stats: dict = field(default_factory=dict)
 
 
-def _hand_size(kp2d: np.ndarray) -> float:
-    """Hand size in pixels: wrist -> middle MCP plus MCP span, robust to poses."""
-    d = np.linalg.norm(kp2d[9] - kp2d[0]) + np.linalg.norm(kp2d[5] - kp2d[17])
-    return max(float(d), 1.0)
-
-
 def _dedupe(hands: list[HandObservation], cfg: TrackerConfig) -> tuple[list[HandObservation], int]:
     hands = sorted((h for h in hands if h.score >= cfg.min_score), key=lambda h: -h.score)
     kept: list[HandObservation] = []
     for h in hands:
-        size = _hand_size(h.keypoints2d)
+        size = hand_size(h.keypoints2d)
         if any(np.linalg.norm(h.keypoints2d - k.keypoints2d, axis=1).mean() < cfg.duplicate_dist * size for k in kept):
             continue
         kept.append(h)
@@ -185,7 +180,7 @@ def track_hands(
     # Motion costs between every detection of frame t-1 and every one of frame t, computed once
     # per frame pair (the Viterbi looks each up for many state pairs).
     kps = [np.array([h.keypoints2d for h in hs], np.float64).reshape(len(hs), 21, 2) for hs in dets]
-    sizes = [np.array([_hand_size(k) for k in kp]) for kp in kps]
+    sizes = [np.array([hand_size(k) for k in kp]) for kp in kps]
     motion_costs: list[np.ndarray] = [np.zeros((0, len(dets[0])))] if T else []
     for t in range(1, T):
         d = np.linalg.norm(kps[t - 1][:, None] - kps[t][None], axis=-1).mean(-1)
