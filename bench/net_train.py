@@ -10,7 +10,9 @@ The held-out set is the one ``lagc-hand eval --data synthetic`` draws (seed
 evaluated in-process after every epoch with the same function that command
 runs; the checkpoints at step 0, 1/4, 1/2, 3/4 and the end are kept in
 OUT_DIR and re-evaluated at the end through the ``lagc-hand eval`` CLI itself
-(the numbers must agree).  --write appends a section to bench/RESULTS.md.
+(the numbers must agree).  Each epoch also logs the compact module's heatmap and
+mask loss terms (held-out, eval mode; and the training epoch's mean) next to the
+all-zero / all-background answer's.  --write appends a section to bench/RESULTS.md.
 """
 from __future__ import annotations
 
@@ -29,6 +31,41 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "backend"))
 
 EVAL_SEED = 7_000_001  # lagc-hand eval's default --synthetic-seed
+
+
+def compact_terms(model, dataset, loss_fn, dev, batch_size: int = 32) -> dict[str, float]:
+    """Mean (over batches of ``batch_size``) weighted heatmap and mask loss terms
+    of ``model`` in eval mode on ``dataset``; the same weights as training."""
+    import torch
+
+    from lagc_hand.net.training import batches
+
+    model.eval()
+    sums, n = {"heatmap": 0.0, "mask": 0.0}, 0
+    with torch.no_grad():
+        for b in batches(dataset, batch_size, False):
+            b = {k: v.to(dev) for k, v in b.items()}
+            _, t = loss_fn(model(b["image"]), b)
+            sums = {k: sums[k] + t[k] for k in sums}
+            n += 1
+    return {k: v / max(n, 1) for k, v in sums.items()}
+
+
+def compact_baselines(dataset, loss_fn, dev, batch_size: int = 32) -> dict[str, float]:
+    """The same terms for the trivial answers: all-zero heatmaps and all-background
+    masks (sigmoid -> 0); a module that learnt nothing sits at these."""
+    import torch
+    import torch.nn.functional as F
+
+    from lagc_hand.net.training import batches
+
+    sums, n = {"heatmap": 0.0, "mask": 0.0}, 0
+    for b in batches(dataset, batch_size, False):
+        hm, mk = b["heatmaps"].float(), b["masks"].float()
+        sums["heatmap"] += float(loss_fn.w.heatmap * F.mse_loss(torch.zeros_like(hm), hm))
+        sums["mask"] += float(loss_fn.w.mask * F.smooth_l1_loss(torch.zeros_like(mk), mk, beta=0.05))
+        n += 1
+    return {k: v / max(n, 1) for k, v in sums.items()}
 
 
 def main(argv=None) -> int:
@@ -51,6 +88,7 @@ def main(argv=None) -> int:
     from lagc_hand.cli import main as cli_main
     from lagc_hand.net.config import load_train_config
     from lagc_hand.net.data.synthetic import SyntheticTwoHands
+    from lagc_hand.net.losses import LAGCLoss
     from lagc_hand.net.testing import ensure_open_model
     from lagc_hand.net.training import (CompactCache, build_model, checkpoint_payload, evaluate, resolve_device,
                                         save_checkpoint, seed_everything, train)
@@ -70,11 +108,24 @@ def main(argv=None) -> int:
     print(f"held-out set rendered in {time.perf_counter() - t0:.0f} s", flush=True)
     keep = {0, round(args.epochs / 4), round(args.epochs / 2), round(3 * args.epochs / 4), args.epochs}
     curve = []
+    loss_fn = LAGCLoss(train_set.topology.faces, cfg.net.image_size).to(dev)
+    base = compact_baselines(held, loss_fn, dev)
+    print(json.dumps({"held_out_all_zero_heatmap": round(base["heatmap"], 4),
+                      "held_out_all_background_mask": round(base["mask"], 2)}), flush=True)
 
     def record(epoch: int, step: int, model, path: Path | None) -> None:
         m = evaluate(model, held, 32, dev)
         row = {"epoch": epoch, "step": step, "minutes": round((time.perf_counter() - t0) / 60, 1)}
         row |= {k: round(v, 1) for k, v in m.items() if k != "frames"}
+        # whether the compact module learns: its loss terms against the all-zero /
+        # all-background answer, on the held-out set (eval mode) and as the epoch's
+        # training mean (train mode, from the checkpoint's history)
+        c = compact_terms(model, held, loss_fn, dev)
+        row |= {"heatmap_held": round(c["heatmap"], 4), "mask_held": round(c["mask"], 2)}
+        if path is not None:
+            h = torch.load(path, map_location="cpu", weights_only=False)["history"][-1]
+            row |= {"heatmap_train": round(h["heatmap"], 4), "mask_train": round(h["mask"], 2),
+                    "vert3d_train": round(h["vert3d"], 3), "total_train": round(h["total"], 2)}
         curve.append(row)
         print(json.dumps(row), flush=True)
         if epoch in keep and path is not None:
@@ -113,10 +164,14 @@ def main(argv=None) -> int:
                  f"Command: `nice -n 10 .venv/bin/python bench/net_train.py {' '.join(argv if argv is not None else sys.argv[1:])}`\n",
                  "```json\n" + json.dumps(report) + "\n```\n",
                  "Held-out synthetic samples (seed 7000001, the `lagc-hand eval --data synthetic` set), IntagHand protocol, mm:\n",
-                 "| epoch | step | min | MPJPE L / R / mean | MPVPE L / R / mean |", "|---|---|---|---|---|"]
+                 f"Heatmap / mask terms: held-out eval mode, and training-epoch mean; all-zero heatmap {base['heatmap']:.4f}, "
+                 f"all-background mask {base['mask']:.2f} on the held-out set.\n",
+                 "| epoch | step | min | MPJPE L / R / mean | MPVPE L / R / mean | heatmap held / train | mask held / train |",
+                 "|---|---|---|---|---|---|---|"]
         for r in curve:
             lines.append(f"| {r['epoch']} | {r['step']} | {r['minutes']} | {r['mpjpe_left']} / {r['mpjpe_right']} / **{r['mpjpe']}** | "
-                         f"{r['mpvpe_left']} / {r['mpvpe_right']} / {r['mpvpe']} |")
+                         f"{r['mpvpe_left']} / {r['mpvpe_right']} / {r['mpvpe']} | {r['heatmap_held']} / {r.get('heatmap_train', '-')} | "
+                         f"{r['mask_held']} / {r.get('mask_train', '-')} |")
         lines += ["", "The same checkpoints through `lagc-hand eval --checkpoint epoch_NNN.pt --data synthetic --limit "
                   f"{args.eval}`:", "", "| epoch | MPJPE L / R / mean | MPVPE L / R / mean |", "|---|---|---|"]
         for e, m in sorted(cli.items()):
