@@ -1,8 +1,8 @@
 """Accuracy on a clip with ground truth (the rendered sample): raw MediaPipe vs fitted vs cleaned.
 
 Per hand: detection rate (frames the tracker bridged while the hand was hidden
-behind the other one do not count as detected; they are counted apart and
-included in the errors), root-relative MPJPE (root = middle MCP, IntagHand
+behind the other one, and frames the engine followed by optical flow meanwhile,
+do not count as detected; they are counted apart and included in the errors), root-relative MPJPE (root = middle MCP, IntagHand
 protocol without rescaling), PA-MPJPE (similarity Procrustes), jitter (mean
 acceleration error, mm/frame^2), and for the pair MRRPE (wrist-to-wrist
 vector error, mm) and identity switches (frames where a track sits nearer the
@@ -60,14 +60,18 @@ def procrustes_error(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
 
 
 def hand_metrics(pred: np.ndarray, present: np.ndarray, gt: np.ndarray, gt_present: np.ndarray,
-                 bridged: np.ndarray | None = None) -> dict:
-    """Metrics of one hand.  bridged: (T,) bool frames the tracker filled in while the hand
-    was hidden (not detected): left out of the detection rate, kept in the errors (they are
-    part of the output)."""
+                 bridged: np.ndarray | None = None, followed: np.ndarray | None = None) -> dict:
+    """Metrics of one hand.  bridged / followed: (T,) bool frames the tracker filled in, or
+    the engine followed by optical flow, while the hand was hidden (not detected): left out
+    of the detection rate, kept in the errors (they are part of the output)."""
     both = present & gt_present
-    detected = present & ~bridged if bridged is not None else present
+    detected = present.copy()
+    for extra in (bridged, followed):
+        if extra is not None:
+            detected &= ~extra
     out = {"detection_%": 100.0 * detected[gt_present].mean() if gt_present.any() else float("nan"),
-           "bridged": int(bridged.sum()) if bridged is not None else 0}
+           "bridged": int(bridged.sum()) if bridged is not None else 0,
+           "followed": int(followed.sum()) if followed is not None else 0}
     if not both.any():
         return out | {"mpjpe_mm": float("nan"), "pa_mpjpe_mm": float("nan"), "jitter_mm": float("nan")}
     p, g = pred[both], gt[both]
@@ -168,7 +172,8 @@ def evaluate(video: Path, gt_path: Path) -> tuple[dict, dict]:
     table = {}
     for name, (preds, pres) in variants.items():
         row = {s: hand_metrics(preds[s], pres[s], gt_t[s], gt_t[s + "_present"],
-                               inter["tracking"].tracks[s].bridged) for s in SIDES}
+                               inter["tracking"].tracks[s].bridged, inter["tracking"].tracks[s].followed)
+               for s in SIDES}
         row["mrrpe_mm"] = mrrpe(preds, pres, gt_t)
         row["identity_switches"] = identity_switches(preds, pres, gt_t)
         table[name] = row
@@ -177,12 +182,12 @@ def evaluate(video: Path, gt_path: Path) -> tuple[dict, dict]:
 
 def format_table(table: dict) -> str:
     cols = ["detection_%", "mpjpe_mm", "pa_mpjpe_mm", "jitter_mm"]
-    lines = ["| variant | hand | detection % | bridged frames | MPJPE mm | PA-MPJPE mm | jitter mm/f² | MRRPE mm "
-             "| ID switches |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| variant | hand | detection % | followed frames | bridged frames | MPJPE mm | PA-MPJPE mm "
+             "| jitter mm/f² | MRRPE mm | ID switches |", "|---|---|---|---|---|---|---|---|---|---|"]
     for name, row in table.items():
         for s in SIDES:
             vals = [f"{row[s].get(c, float('nan')):.2f}" for c in cols]
-            vals.insert(1, str(row[s].get("bridged", 0)))
+            vals[1:1] = [str(row[s].get("followed", 0)), str(row[s].get("bridged", 0))]
             lines.append(f"| {name} | {s} | {' | '.join(vals)} | {row['mrrpe_mm']:.1f} | {row['identity_switches']} |")
     return "\n".join(lines)
 

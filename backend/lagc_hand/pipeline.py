@@ -316,6 +316,9 @@ def _summary(n, tracking, hands, fit_errors, stages, total_s, info, options, K, 
         # Frames filled in while a hand was hidden behind the other one (tracking/occlusion.py);
         # they count as present above, with low confidence.
         "frames_bridged": {s: int(tracking.tracks[s].bridged.sum()) for s in SIDES},
+        # Frames where the engine followed a hidden hand by optical flow (interaction/follow.py);
+        # present, with a lower confidence than a detection.
+        "frames_followed": {s: int(tracking.tracks[s].followed.sum()) for s in SIDES},
         "detections_dropped": tracking.dropped,
         "fit_error_mm": fit_errors,
         "seconds": stages,

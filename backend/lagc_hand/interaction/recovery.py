@@ -24,6 +24,13 @@ their region and have a plausible size.
 A hand is "expected" when it was seen within the last ``memory_frames``
 frames; with only one hand ever seen, the neighbourhood is still probed every
 ``probe_every`` frames (hands that start clasped).
+
+If the search finds nothing and the missing hand was seen in the previous
+frame touching a hand that is still found, it is **followed** by optical flow
+(:mod:`.follow`) for up to ``follow.max_seconds`` after its last detection:
+that is the case of a hand sliding behind the other, which the landmark model
+cannot see but whose visible parts still move with it.  Followed hands carry
+``extra["followed"] = True`` and a lower score; the tracker flags them.
 """
 from __future__ import annotations
 
@@ -36,6 +43,7 @@ from lagc_hand.engines.base import HandObservation
 from lagc_hand.engines.mediapipe_engine import LABEL_MEANS_RIGHT, WORLD_AXIS_SIGNS, MediaPipeEngine
 from lagc_hand.errors import EngineUnavailable
 from lagc_hand.interaction.dedup import DedupConfig, box_iou, dedupe, hand_size, keypoint_box, same_hand
+from lagc_hand.interaction.follow import FollowConfig, follow_hand, rotate_keypoints3d
 
 
 @dataclass
@@ -52,6 +60,7 @@ class RecoveryConfig:
     max_passes:     landmark-model runs per frame at most (bounds the cost).
     large_box_ratio: a box this much larger (area) than the usual hand is two hands.
     size_range:     a recovered hand's size must be within this factor range of the reference size.
+    follow:         optical-flow following of a hand hidden by the other one; None: off.
     """
 
     crop_size: int = 256
@@ -64,16 +73,22 @@ class RecoveryConfig:
     large_box_ratio: float = 2.2
     size_range: tuple = (0.55, 1.8)
     dedup: DedupConfig = field(default_factory=DedupConfig)
+    follow: Optional[FollowConfig] = field(default_factory=FollowConfig)
 
 
 @dataclass
 class _Slot:
-    """A recently seen hand: last box (x0, y0, x1, y1), velocity (px/frame), frame seen, size (px)."""
+    """A recently seen hand: last box (x0, y0, x1, y1), velocity (px/frame), frame seen, size (px),
+    and the last observation of it (detected or followed) with the time (s) and score of its
+    last *detection*."""
 
     box: np.ndarray
     velocity: np.ndarray
     seen: int
     size: float
+    hand: HandObservation
+    detected_time: float
+    detected_score: float
 
 
 @dataclass
@@ -162,7 +177,10 @@ class RecoveringMediaPipeEngine:
         self._model_complexity = int(model_complexity)
         self._slots: list[_Slot] = []
         self._frame = -1
-        self.stats = {"frames": 0, "attempts": 0, "passes": 0, "recovered": 0, "duplicates_removed": 0}
+        self._prev_gray: Optional[np.ndarray] = None
+        self._followed_now: list[tuple[HandObservation, _Slot]] = []  # (followed hand, its slot) this frame
+        self.stats = {"frames": 0, "attempts": 0, "passes": 0, "recovered": 0, "duplicates_removed": 0,
+                      "followed": 0}
 
     # ------------------------------------------------------------------ engine API
 
@@ -178,14 +196,25 @@ class RecoveringMediaPipeEngine:
             if regions:
                 self.stats["attempts"] += 1
                 hands = self._search(image, hands, regions)
+        gray = None
+        if self.recovery and self.cfg.follow is not None:
+            import cv2
+
+            gray = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2GRAY)
+            if len(hands) < self.max_hands and self._prev_gray is not None \
+                    and self._prev_gray.shape == gray.shape:
+                hands = self._follow(gray, hands, time)
+        self._prev_gray = gray
         hands = hands[: self.max_hands]
-        self._update_slots(hands)
+        self._update_slots(hands, time)
         return hands
 
     def reset(self) -> None:
         self.base.reset()
         self._slots = []
         self._frame = -1
+        self._prev_gray = None
+        self._followed_now = []
 
     def close(self) -> None:
         self.base.close()
@@ -205,18 +234,25 @@ class RecoveringMediaPipeEngine:
         sizes = [hand_size(h.keypoints2d) for h in hands] + [s.size for s in self._slots]
         return float(np.median(sizes)) if sizes else None
 
+    def _predicted_box(self, s: _Slot) -> np.ndarray:
+        """Slot ``s``'s box moved on at constant velocity to the current frame."""
+        return s.box + np.tile(s.velocity, 2) * (self._frame - s.seen)
+
+    def _missing(self, slots: list[_Slot], hands: list[HandObservation]) -> list[_Slot]:
+        """The slots no current hand's box overlaps (IoU > 0.3) at their predicted place."""
+        boxes = [keypoint_box(h.keypoints2d) for h in hands]
+        return [s for s in slots if not any(box_iou(self._predicted_box(s), b) > 0.3 for b in boxes)]
+
     def _regions(self, hands: list[HandObservation], W: int, H: int) -> list[Region]:
         """Where to look for the missing hand(s), most promising first."""
         cfg = self.cfg
         recent = [s for s in self._slots if self._frame - s.seen <= cfg.memory_frames]
         out: list[Region] = []
         boxes = [keypoint_box(h.keypoints2d) for h in hands]
-        missing = [s for s in recent if not any(box_iou(s.box + s.velocity[[0, 1, 0, 1]] * (self._frame - s.seen), b)
-                                                > 0.3 for b in boxes)]
+        missing = self._missing(recent, hands)
         expected = len(recent) > len(hands) and missing
         for s in missing:
-            dt = self._frame - s.seen
-            out.append(square_region(s.box + np.tile(s.velocity * dt, 2), cfg.region_scale, "predicted"))
+            out.append(square_region(self._predicted_box(s), cfg.region_scale, "predicted"))
         ref = self._reference_size(hands)
         for h, b in zip(hands, boxes):
             size = hand_size(h.keypoints2d)
@@ -300,37 +336,106 @@ class RecoveringMediaPipeEngine:
                 return False
         return True
 
+    # ------------------------------------------------------------------ following
+
+    def _follow(self, gray: np.ndarray, hands: list[HandObservation], time: float) -> list[HandObservation]:
+        """Add the hands that were seen in the previous frame touching a hand found now, are
+        missing now, and can be followed by optical flow from there (see :mod:`.follow`)."""
+        cfg = self.cfg.follow
+        prev = [s for s in self._slots if s.seen == self._frame - 1]
+        hands = list(hands)
+        found_boxes = [keypoint_box(h.keypoints2d) for h in hands]
+        for s in self._unmatched(prev, hands):
+            if len(hands) >= self.max_hands or time - s.detected_time > cfg.max_seconds:
+                continue
+            # Only a hand hidden by a hand that is still there: one that left the picture or
+            # vanished in the open must not be followed into thin air.
+            if not any(box_iou(self._predicted_box(s), b) > 0.0 for b in found_boxes):
+                continue
+            others_prev = [o.hand.keypoints2d for o in prev if o is not s]
+            res = follow_hand(self._prev_gray, gray, s.hand.keypoints2d, others_prev,
+                              [h.keypoints2d for h in hands], cfg)
+            if res is None:
+                continue
+            obs = HandObservation(
+                keypoints2d=res.keypoints2d, keypoints3d=rotate_keypoints3d(s.hand.keypoints3d, res.rotation),
+                handedness=s.hand.handedness, score=float(s.detected_score * cfg.confidence_scale),
+                box=keypoint_box(res.keypoints2d).astype(np.float32),
+                extra={"followed": True, "flow_inliers": res.inliers, "since": float(time - s.detected_time)})
+            if any(same_hand(h, obs, self.cfg.dedup)[0] for h in hands):
+                continue  # the flow slid onto the front hand
+            hands.append(obs)
+            self._followed_now.append((obs, s))
+            self.stats["followed"] += 1
+        return hands
+
+    def _unmatched(self, slots: list[_Slot], hands: list[HandObservation]) -> list[_Slot]:
+        """The slots no current hand takes in :meth:`_assign`."""
+        taken = set(self._assign(hands, slots).values())
+        return [s for j, s in enumerate(slots) if j not in taken]
+
     # ------------------------------------------------------------------ memory
 
-    def _update_slots(self, hands: list[HandObservation]) -> None:
-        """Match this frame's hands to the remembered ones (nearest box centre) and update them."""
-        used: set[int] = set()
+    def _assign(self, hands: list[HandObservation], slots: list[_Slot], max_dist: float = 1.0) -> dict[int, int]:
+        """hand index -> slot index, one to one, nearest pairs first.
+
+        Distance: mean 2D keypoint distance between the hand and the slot's last keypoints
+        moved on at the slot's velocity, in the slot's hand sizes; pairs farther than
+        ``max_dist`` stay apart.  Keypoints, not boxes: the boxes of interlaced or
+        overlapping hands nearly coincide, their keypoints do not.
+        """
+        if not hands or not slots:
+            return {}
+        d = np.array([[np.linalg.norm(h.keypoints2d - (s.hand.keypoints2d + s.velocity * (self._frame - s.seen)),
+                                      axis=-1).mean() / max(s.size, 1.0) for s in slots] for h in hands])
+        out: dict[int, int] = {}
+        for flat in np.argsort(d, axis=None):
+            i, j = divmod(int(flat), len(slots))
+            if d[i, j] > max_dist:
+                break
+            if i in out or j in out.values():
+                continue
+            out[i] = j
+        return out
+
+    def _update_slots(self, hands: list[HandObservation], time: float = 0.0) -> None:
+        """Update the remembered hands: a followed hand updates the slot it was followed from;
+        each detected hand takes the nearest other slot by box centre (moved on at its velocity)
+        or starts a new one."""
+        followed = {id(h): src for h, src in self._followed_now}
+        used: set[int] = {i for i, s in enumerate(self._slots) if any(s is src for src in followed.values())}
         for h in hands:
             b = keypoint_box(h.keypoints2d)
             c = 0.5 * (b[:2] + b[2:])
-            best, best_d = -1, np.inf
-            for i, s in enumerate(self._slots):
-                if i in used:
-                    continue
-                sc = 0.5 * (s.box[:2] + s.box[2:]) + s.velocity * (self._frame - s.seen)
-                d = float(np.linalg.norm(c - sc)) / max(s.size, 1.0)
-                if d < best_d:
-                    best, best_d = i, d
             size = hand_size(h.keypoints2d)
+            if id(h) in followed:
+                best = next(i for i, s in enumerate(self._slots) if s is followed[id(h)])
+                best_d = 0.0
+            else:
+                best, best_d = -1, np.inf
+                for i, s in enumerate(self._slots):
+                    if i in used:
+                        continue
+                    sc = 0.5 * (s.box[:2] + s.box[2:]) + s.velocity * (self._frame - s.seen)
+                    d = float(np.linalg.norm(c - sc)) / max(s.size, 1.0)
+                    if d < best_d:
+                        best, best_d = i, d
             if best >= 0 and best_d < 1.0:
                 s = self._slots[best]
                 dt = max(self._frame - s.seen, 1)
                 v = (c - 0.5 * (s.box[:2] + s.box[2:])) / dt
-                self._slots[best] = _Slot(b, 0.5 * s.velocity + 0.5 * v, self._frame, size)
+                keep = id(h) in followed  # the last *detection* stays the slot's reference
+                self._slots[best] = _Slot(b, 0.5 * s.velocity + 0.5 * v, self._frame, size, h,
+                                          s.detected_time if keep else time, s.detected_score if keep else h.score)
                 used.add(best)
             else:
-                self._slots.append(_Slot(b, np.zeros(2), self._frame, size))
+                self._slots.append(_Slot(b, np.zeros(2), self._frame, size, h, time, h.score))
                 used.add(len(self._slots) - 1)
+        self._followed_now = []
         # Forget old hands; keep the most recent max_hands.
         self._slots = [s for s in self._slots if self._frame - s.seen <= self.cfg.memory_frames]
         self._slots.sort(key=lambda s: -s.seen)
         self._slots = self._slots[: self.max_hands]
-
 
 def create_engine(recovery: bool = True, **kwargs: Any) -> RecoveringMediaPipeEngine:
     """Registry factory (``mediapipe``: with recovery; ``mediapipe-raw`` uses the plain engine)."""

@@ -73,6 +73,9 @@ class HandTrack:
     handedness:  (T,) float32 engine P(right) of the detection used (0.5 where absent).
     bridged:     (T,) bool, frames filled in while the hand was hidden behind the other
                  one (:mod:`.occlusion`); present there, but not detected.
+    followed:    (T,) bool, frames whose observation the engine followed by optical flow
+                 while the hand was hidden (``extra["followed"]``,
+                 :mod:`lagc_hand.interaction.follow`); seen in the image, but not detected.
     """
 
     side: str
@@ -82,10 +85,13 @@ class HandTrack:
     confidence: np.ndarray
     handedness: np.ndarray
     bridged: Optional[np.ndarray] = None
+    followed: Optional[np.ndarray] = None
 
     def __post_init__(self) -> None:
         if self.bridged is None:
             self.bridged = np.zeros(len(self.present), bool)
+        if self.followed is None:
+            self.followed = np.zeros(len(self.present), bool)
 
 
 @dataclass
@@ -237,6 +243,7 @@ def track_hands(
             tr.keypoints3d[t] = h.keypoints3d
             tr.confidence[t] = float(np.clip(h.score, 0.0, 1.0))
             tr.handedness[t] = h.handedness
+            tr.followed[t] = bool(h.extra.get("followed", False))
             if (h.handedness > 0.5) != (side_i == 1):
                 flips += 1
         dropped += sum(1 for s in a if s == 2)
@@ -258,5 +265,6 @@ def track_hands(
         "frames_with_any_hand": int(sum(1 for n in found if n)),
         "frames_with_two_hands": int(sum(1 for n in found if n >= 2)),
         "frames_bridged": int(bridged),
+        "frames_followed": int(sum(int(tr.followed.sum()) for tr in tracks.values())),
     }
     return TrackingResult(tracks, identity_switches=switches, label_flips_fixed=flips, dropped=dropped, stats=stats)
