@@ -4,10 +4,12 @@ train mode (batch BatchNorm statistics) and the training samples in eval mode,
 with the predicted wrist-to-middle-MCP length (mm, training frame) and the
 root-relative error *without* the protocol's bone rescale.
 
-    python bench/net_diagnose.py [--output posed_template|direct] [--train 16] [--val 16]
-                                 [--steps 60] [--lr 5e-3] [--batch 8]
+    python bench/net_diagnose.py [--head graph|hamba] [--output posed_template|direct]
+                                 [--train 16] [--val 16] [--steps 60] [--lr 5e-3] [--batch 8]
 
-Uses configs/tiny_overfit.json's network, 1 CPU thread.
+Uses configs/tiny_overfit.json's network (with ``--head hamba``: its encoder and
+compact module and the default Hamba head), 1 CPU thread.  --output sets the
+chosen head's output form.
 """
 from __future__ import annotations
 
@@ -34,22 +36,30 @@ def main(argv=None) -> int:
     from lagc_hand_blender.core.skeleton import PUBLIC_MIDDLE_MCP, PUBLIC_WRIST
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--head", default="graph", choices=("graph", "hamba"))
     ap.add_argument("--output", default="posed_template", choices=("posed_template", "direct"))
     ap.add_argument("--train", type=int, default=16)
     ap.add_argument("--val", type=int, default=16)
     ap.add_argument("--steps", type=int, default=60)
     ap.add_argument("--lr", type=float, default=5e-3)
     ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--seed", type=int, default=0, help="initial weights")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     ensure_open_model(tempfile.mkdtemp())
     cfg = load_train_config(ROOT / "configs" / "tiny_overfit.json")
-    cfg.net.graph.output = args.output
+    cfg.net.head = args.head
+    if args.head == "graph":
+        cfg.net.graph.output = args.output
+    elif args.output != "direct" and not hasattr(cfg.net.hamba, "output"):
+        raise SystemExit("this Hamba head only regresses raw coordinates: use --output direct")
+    else:
+        cfg.net.hamba.output = args.output
     t0 = time.perf_counter()
     tr = SyntheticTwoHands(args.train, 0, "open")
     trc = CompactCache(tr)
     vac = CompactCache(SyntheticTwoHands(args.val, 1_000_003, "open", tr.topology))
-    seed_everything(0)
+    seed_everything(args.seed)
     model = build_model(cfg.net, tr.topology)
     loss_fn = LAGCLoss(tr.topology.faces)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)

@@ -166,14 +166,16 @@ def test_rotation_from_6d_is_a_rotation():
     assert torch.allclose(rotation_from_6d(torch.tensor([1.0, 0, 0, 0, 1, 0])), torch.eye(3))
 
 
-def test_untrained_network_predicts_the_template_hand(topo):
-    """Anchored output: before any training each hand is the template in the
-    training frame (middle MCP at the origin, wrist-to-middle-MCP 9.5 cm, left =
-    mirror of right), whatever the image, so early predictions are hand-sized."""
+@pytest.mark.parametrize("head", ["graph", "hamba"])
+def test_untrained_network_predicts_the_template_hand(topo, head):
+    """Anchored output (either head): before any training each hand is the
+    template in the training frame (middle MCP at the origin, wrist-to-middle-MCP
+    9.5 cm, left = mirror of right), whatever the image, so early predictions
+    are hand-sized."""
     from lagc_hand.net.anchor import BONE_LENGTH
 
     torch.manual_seed(0)
-    net = LAGCHandNet(NetConfig(), topo).eval()
+    net = LAGCHandNet(NetConfig(head=head), topo).eval()
     with torch.no_grad():
         out = net(torch.rand(2, 3, 256, 256))
     j = out["joints"]

@@ -12,7 +12,7 @@ from lagc_hand.errors import InputError
 
 ATTENTION_KINDS = ("separable", "mhsa")
 HEAD_KINDS = ("graph", "hamba")
-GRAPH_OUTPUTS = ("posed_template", "direct")
+GRAPH_OUTPUTS = ("posed_template", "direct")  # output forms of either head (graph.output, hamba.output)
 
 
 @dataclass
@@ -78,13 +78,18 @@ class GraphConfig:
 @dataclass
 class HambaConfig:
     """Hamba graph-guided state-space head: d_model token width, d_state SSM
-    state size, expand inner expansion, layers GSS blocks."""
+    state size, expand inner expansion, layers GSS blocks.  output: as
+    :class:`GraphConfig`'s: ``"posed_template"`` (default; the fusion MLP
+    regresses per-node deltas on the template plus a per-hand rotation and
+    translation, :mod:`lagc_hand.net.anchor`) or ``"direct"`` (raw coordinates;
+    the hand collapses early in training just as the graph decoder's did)."""
 
     d_model: int = 64
     d_state: int = 16
     expand: int = 2
     layers: int = 2
     d_conv: int = 3
+    output: str = "posed_template"
 
 
 @dataclass
@@ -109,6 +114,8 @@ class NetConfig:
             raise InputError(f"graph.attention must be one of {ATTENTION_KINDS}, got {self.graph.attention!r}")
         if self.graph.output not in GRAPH_OUTPUTS:
             raise InputError(f"graph.output must be one of {GRAPH_OUTPUTS}, got {self.graph.output!r}")
+        if self.hamba.output not in GRAPH_OUTPUTS:
+            raise InputError(f"hamba.output must be one of {GRAPH_OUTPUTS}, got {self.hamba.output!r}")
         if self.head not in HEAD_KINDS:
             raise InputError(f"head must be one of {HEAD_KINDS}, got {self.head!r}")
         if len(self.encoder.channels) != 6 or len(self.encoder.transformer_dims) != 3:

@@ -9,6 +9,14 @@ GCN over the hand skeleton, and a fusion module combines the GSS tokens, the
 global token mean and the 2D joints to regress the mesh (through the same
 coarse graph nodes and fixed upsampling as the Linear Graph module) and the
 weak-perspective camera.  No custom CUDA: the scan is a loop of 21 steps.
+
+Output (``hamba.output``): by default the fusion MLP's last layer regresses
+per-node deltas on the template's coarse nodes and its hidden layer a per-hand
+rotation and translation (:class:`lagc_hand.net.anchor.PosedTemplate`, shared
+with the graph head).  Regressing raw coordinates (``direct``) behaved as the
+graph decoder's did: tiny config, 16 samples, Adam 5e-3, the predicted
+wrist-to-middle-MCP length went 189 -> 528 -> 45 mm in 60 steps and held-out
+MPJPE rose 130 -> 201 mm (bench/RESULTS.md, Hamba section).
 """
 from __future__ import annotations
 
@@ -21,6 +29,7 @@ from torch import nn
 
 from lagc_hand_blender.core.skeleton import PUBLIC_PARENTS
 
+from .anchor import PosedTemplate
 from .config import HambaConfig
 
 
@@ -123,7 +132,10 @@ class HambaHead(nn.Module):
     ``coarse`` (B, 2, N, 3), ``vertices`` (B, 2, V, 3), ``camera`` (B, 2, 3),
     ``joints2d_hm`` (B, 2, 21, 2) in [-1, 1] (the sampling points)."""
 
-    def __init__(self, cfg: HambaConfig, feat_channels: int, global_dim: int, upsample: np.ndarray):
+    def __init__(self, cfg: HambaConfig, feat_channels: int, global_dim: int, upsample: np.ndarray, anchor=None):
+        """anchor: (2, N, 3) template coarse nodes in the training frame
+        (:func:`lagc_hand.net.anchor.template_anchor`), required when
+        ``cfg.output == "posed_template"``."""
         super().__init__()
         d = cfg.d_model
         self.token_proj = nn.Linear(feat_channels, d)
@@ -134,10 +146,20 @@ class HambaHead(nn.Module):
         n_coarse = upsample.shape[1]
         self.n_coarse = n_coarse
         fused = 21 * d + d + global_dim + 21 * 2
-        self.fusion = nn.Sequential(nn.Linear(fused, 256), nn.GELU(), nn.Linear(256, n_coarse * 3 + 3))
+        hidden = 256
+        self.fusion = nn.Sequential(nn.Linear(fused, hidden), nn.GELU(), nn.Linear(hidden, n_coarse * 3 + 3))
         with torch.no_grad():
             self.fusion[-1].bias.zero_()
             self.fusion[-1].bias[-3] = 4.0
+        self.posed = None
+        if cfg.output == "posed_template":
+            if anchor is None:
+                raise ValueError("hamba output 'posed_template' needs the template anchor")
+            # the per-hand pose from the fusion MLP's hidden layer (per hand already)
+            self.posed = PosedTemplate(anchor, hidden)
+            with torch.no_grad():
+                # deltas start at zero: the first prediction is the template itself
+                self.fusion[-1].weight[:-3].zero_()
         self.register_buffer("upsample", torch.from_numpy(upsample), persistent=True)
 
     def forward(self, fmap: torch.Tensor, heatmaps: torch.Tensor, global_feat: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -154,7 +176,11 @@ class HambaHead(nn.Module):
         fused = torch.cat(
             [x.flatten(2), x.mean(2), global_feat.unsqueeze(1).expand(b, 2, -1), joints.flatten(2)], dim=-1
         )
-        out = self.fusion(fused)
+        hidden = self.fusion[1](self.fusion[0](fused))  # (B, 2, 256)
+        out = self.fusion[2](hidden)
         coarse = out[..., :-3].reshape(b, 2, self.n_coarse, 3)
+        if self.posed is not None:
+            coarse = self.posed(hidden, coarse)["coarse"]
+        # rows of upsample sum to 1, so it commutes with the rigid motion above
         verts = torch.einsum("vn,bhnc->bhvc", self.upsample, coarse)
         return {"coarse": coarse, "vertices": verts, "camera": out[..., -3:], "joints2d_hm": joints}

@@ -54,11 +54,12 @@ class LAGCHandNet(nn.Module):
         self.register_buffer("joint_map", torch.from_numpy(joint_matrix(topology)), persistent=True)
         self.encoder = LinearAttentionEncoder(cfg.encoder)
         self.compact = CompactHeatmapModule(cfg.compact, self.encoder.out_channels)
+        output = cfg.graph.output if cfg.head == "graph" else cfg.hamba.output
+        anchor = template_anchor(topology, hierarchy.positions[-1]) if output == "posed_template" else None
         if cfg.head == "graph":
-            anchor = template_anchor(topology, hierarchy.positions[-1]) if cfg.graph.output == "posed_template" else None
             self.head = LinearGraphModule(cfg.graph, hierarchy, cfg.encoder.exp_channels, self.compact.pyramid_channels, anchor)
         else:
-            self.head = HambaHead(cfg.hamba, self.compact.pyramid_channels[-1], cfg.encoder.exp_channels, hierarchy.upsample)
+            self.head = HambaHead(cfg.hamba, self.compact.pyramid_channels[-1], cfg.encoder.exp_channels, hierarchy.upsample, anchor)
 
     def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         x = (image - self.mean) / self.std
