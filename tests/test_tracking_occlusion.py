@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lagc_hand.tracking.occlusion import OcclusionConfig, bridge_occlusions
+from lagc_hand.tracking.occlusion import OcclusionConfig, blend_followed, bridge_occlusions, interpolate_hand3d
 from lagc_hand.tracking.tracker import HandTrack
 
 
@@ -71,3 +71,47 @@ def test_long_gap_or_unseen_occluder_is_not_bridged():
     right_gone = np.ones(T, bool)
     right_gone[15] = False  # the occluder itself was lost once in the gap
     assert bridge_occlusions(_scene(x, short, right_gone), fps=30.0) == 0
+
+
+def _pairwise(k: np.ndarray) -> np.ndarray:
+    return np.linalg.norm(k[:, None] - k[None], axis=-1)
+
+
+def test_hand3d_interpolation_turns_the_hand_rigidly_and_hits_both_ends():
+    from scipy.spatial.transform import Rotation
+
+    rng = np.random.default_rng(3)
+    j0 = rng.normal(size=(21, 3)) * 0.04
+    R = Rotation.from_rotvec([0.3, -0.2, 1.4]).as_matrix()
+    j1 = j0 @ R.T + [0.05, 0.0, 0.01]
+    w = np.array([0.0, 0.25, 0.5, 1.0])
+    out = interpolate_hand3d(j0, j1, w)
+    assert out.shape == (4, 21, 3)
+    assert np.allclose(out[0], j0, atol=1e-9) and np.allclose(out[-1], j1, atol=1e-9)
+    # A purely rigid change stays rigid in between (a linear blend would shrink the hand ~40 %).
+    for k in out[1:3]:
+        assert np.abs(_pairwise(k) - _pairwise(j0)).max() < 1e-9
+    assert np.abs(_pairwise(0.5 * j0 + 0.5 * j1) - _pairwise(j0)).max() > 0.01
+    # Halfway, the hand is turned halfway (angle of the rigid fit from j0).
+    half = Rotation.align_vectors(out[2] - out[2].mean(0), j0 - j0.mean(0))[0].magnitude()
+    assert abs(half - 0.5 * Rotation.from_matrix(R).magnitude()) < 1e-6
+
+
+def test_followed_run_closed_by_detections_gets_interpolated_3d_but_keeps_its_2d():
+    T = 20
+    x = np.linspace(420.0, 180.0, T)
+    tracks = _scene(x, np.ones(T, bool))
+    left = tracks["left"]
+    left.followed[8:12] = True
+    # The followed frames carry a stale 3D hand (the engine's last detection, frozen).
+    left.keypoints3d[8:12] = 0.5 * left.keypoints3d[7]
+    kp2 = left.keypoints2d.copy()
+    assert blend_followed(tracks, fps=30.0) == 4
+    assert np.allclose(left.keypoints3d[8:12], left.keypoints3d[7], atol=1e-6)  # both ends equal here
+    assert np.array_equal(left.keypoints2d, kp2)
+    # A followed run open at the clip's end is left as the engine gave it.
+    left.followed[:] = False
+    left.followed[16:] = True
+    left.keypoints3d[16:] = 0.0
+    assert blend_followed(tracks, fps=30.0) == 0
+    assert not left.keypoints3d[16:].any()

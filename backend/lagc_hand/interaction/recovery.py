@@ -437,6 +437,7 @@ class RecoveringMediaPipeEngine:
         self._slots.sort(key=lambda s: -s.seen)
         self._slots = self._slots[: self.max_hands]
 
+
 def create_engine(recovery: bool = True, **kwargs: Any) -> RecoveringMediaPipeEngine:
     """Registry factory (``mediapipe``: with recovery; ``mediapipe-raw`` uses the plain engine)."""
     return RecoveringMediaPipeEngine(recovery=recovery, **kwargs)

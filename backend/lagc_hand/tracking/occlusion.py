@@ -16,11 +16,19 @@ Gap rule (all must hold), for a gap of track X (frames a..b, X seen at a-1 and b
 * the gap is at most ``max_gap_s`` seconds.
 
 Filled frames: 2D keypoints are interpolated linearly in the image, the
-hand-relative 3D keypoints linearly too (a short gap: the pose changes
-little); confidence is ``confidence_scale`` x the lower end confidence, so
+hand-relative 3D keypoints by :func:`interpolate_hand3d` (the rigid turn
+between the two ends by slerp, the finger articulation linearly; a plain
+linear blend of two differently oriented hands shrinks the hand in between); confidence is ``confidence_scale`` x the lower end confidence, so
 anything downstream that weighs by confidence trusts them less; they are
 flagged in :attr:`HandTrack.bridged`.  Gaps that are not explained by the
 other hand stay absent (a hand that left the picture is not invented).
+
+Frames the engine *followed* by optical flow while the hand was hidden
+(:attr:`HandTrack.followed`) have image evidence for where the hand is, but
+their 3D keypoints are the last detection's, only turned in the image plane:
+the fingers freeze.  When such a run is closed by detections on both sides,
+:func:`blend_followed` replaces its hand-relative 3D keypoints by the same
+interpolation between the two detections (the 2D keypoints stay the flow's).
 """
 from __future__ import annotations
 
@@ -59,6 +67,52 @@ def _gaps(present: np.ndarray) -> list[tuple[int, int]]:
     return out
 
 
+def interpolate_hand3d(j0: np.ndarray, j1: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Hand-relative 3D keypoints between two frames.
+
+    j0, j1: (21, 3) metres at the two ends; w: (N,) weights in [0, 1] (0 = j0).
+    Returns (N, 21, 3): the best rigid rotation R from j0 to j1 (Kabsch, about the
+    centroids) applied by the fraction w (slerp from the identity), to the articulation
+    blended linearly in j0's orientation; centroids blend linearly.  w = 0 gives j0,
+    w = 1 gives j1 exactly.
+    """
+    from scipy.spatial.transform import Rotation
+
+    j0 = np.asarray(j0, np.float64)
+    j1 = np.asarray(j1, np.float64)
+    c0, c1 = j0.mean(0), j1.mean(0)
+    A, B = j0 - c0, j1 - c1
+    U, _, Vt = np.linalg.svd(A.T @ B)
+    d = np.sign(np.linalg.det(Vt.T @ U.T)) or 1.0
+    R = Vt.T @ np.diag([1.0, 1.0, d]) @ U.T  # B ~ A @ R.T
+    rotvec = Rotation.from_matrix(R).as_rotvec()
+    w = np.asarray(w, np.float64).reshape(-1)
+    out = np.empty((len(w), *j0.shape))
+    B_in_a = B @ R  # j1's articulation seen in j0's orientation
+    for i, wi in enumerate(w):
+        Rw = Rotation.from_rotvec(wi * rotvec).as_matrix()
+        out[i] = ((1 - wi) * A + wi * B_in_a) @ Rw.T + (1 - wi) * c0 + wi * c1
+    return out
+
+
+def blend_followed(tracks: dict, fps: float, cfg: OcclusionConfig | None = None) -> int:
+    """Interpolate the hand-relative 3D keypoints of followed runs between the detections
+    that close them (in place).  Runs longer than ``max_gap_s`` or open at either end keep
+    the engine's keypoints.  Returns the number of frames changed."""
+    cfg = cfg or OcclusionConfig()
+    max_gap = int(np.floor(cfg.max_gap_s * fps))
+    changed = 0
+    for x in tracks.values():
+        detected = x.present & ~x.followed
+        for a, b in _gaps(detected):
+            if b - a + 1 > max_gap or not x.followed[a:b + 1].all():
+                continue
+            w = (np.arange(a, b + 1) - (a - 1)) / (b - a + 2)
+            x.keypoints3d[a:b + 1] = interpolate_hand3d(x.keypoints3d[a - 1], x.keypoints3d[b + 1], w)
+            changed += b - a + 1
+    return changed
+
+
 def bridge_occlusions(tracks: dict, fps: float, cfg: OcclusionConfig | None = None) -> int:
     """Fill the occlusion gaps of ``tracks`` (side -> :class:`HandTrack`) in place.
 
@@ -88,9 +142,8 @@ def bridge_occlusions(tracks: dict, fps: float, cfg: OcclusionConfig | None = No
                 kp2 = (1 - w) * k0 + w * k1
                 if not all(_touches(kp2[i], y.keypoints2d[a + i], cfg.margin) for i in range(len(kp2))):
                     continue
-                j0, j1 = x.keypoints3d[a - 1].astype(np.float64), x.keypoints3d[b + 1].astype(np.float64)
                 x.keypoints2d[a:b + 1] = kp2
-                x.keypoints3d[a:b + 1] = (1 - w) * j0 + w * j1
+                x.keypoints3d[a:b + 1] = interpolate_hand3d(x.keypoints3d[a - 1], x.keypoints3d[b + 1], w[:, 0, 0])
                 x.present[a:b + 1] = True
                 x.confidence[a:b + 1] = cfg.confidence_scale * min(x.confidence[a - 1], x.confidence[b + 1])
                 x.handedness[a:b + 1] = 0.5

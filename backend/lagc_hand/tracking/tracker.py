@@ -31,7 +31,7 @@ import numpy as np
 from lagc_hand.engines.base import FrameObservations, HandObservation
 from lagc_hand.interaction.dedup import hand_size
 from lagc_hand.tracking.chirality import chirality_evidence
-from lagc_hand.tracking.occlusion import OcclusionConfig, bridge_occlusions
+from lagc_hand.tracking.occlusion import OcclusionConfig, blend_followed, bridge_occlusions
 
 SIDES = ("left", "right")
 
@@ -259,6 +259,7 @@ def track_hands(
         times = np.array([fo.time for fo in frames], np.float64)
         dt = float(np.median(np.diff(times)))
         if dt > 0:
+            blend_followed(tracks, 1.0 / dt, cfg.occlusion)
             bridged = bridge_occlusions(tracks, 1.0 / dt, cfg.occlusion)
     stats = {
         "frames": T,
