@@ -47,6 +47,7 @@ def test_reconstruct_rendered_clip(clip):
     assert right.present.mean() > 0.9 and left.present.mean() > 0.9
     assert res.summary["identity_switches"] == 0
     assert res.summary["frames_bridged"] == {"left": 0, "right": 0}  # the hands never overlap here
+    assert res.summary["frames_followed"] == {"left": 0, "right": 0}  # nor hide one another
     for h, g in ((right, gt[:, 0]), (left, gt[:, 1])):
         for var in ("raw", "clean"):
             kp = h.variant(var).keypoints3d[h.present]
