@@ -37,6 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lagc_hand.interaction.dedup import hand_size, keypoint_box
+from lagc_hand_blender.core.rotations import axis_angle_to_quat, matrix_to_quat, quat_to_axis_angle, quat_to_matrix
 
 
 @dataclass
@@ -76,8 +77,6 @@ def interpolate_hand3d(j0: np.ndarray, j1: np.ndarray, w: np.ndarray) -> np.ndar
     blended linearly in j0's orientation; centroids blend linearly.  w = 0 gives j0,
     w = 1 gives j1 exactly.
     """
-    from scipy.spatial.transform import Rotation
-
     j0 = np.asarray(j0, np.float64)
     j1 = np.asarray(j1, np.float64)
     c0, c1 = j0.mean(0), j1.mean(0)
@@ -85,14 +84,12 @@ def interpolate_hand3d(j0: np.ndarray, j1: np.ndarray, w: np.ndarray) -> np.ndar
     U, _, Vt = np.linalg.svd(A.T @ B)
     d = np.sign(np.linalg.det(Vt.T @ U.T)) or 1.0
     R = Vt.T @ np.diag([1.0, 1.0, d]) @ U.T  # B ~ A @ R.T
-    rotvec = Rotation.from_matrix(R).as_rotvec()
-    w = np.asarray(w, np.float64).reshape(-1)
-    out = np.empty((len(w), *j0.shape))
+    rotvec = quat_to_axis_angle(matrix_to_quat(R))
+    w = np.asarray(w, np.float64).reshape(-1, 1, 1)
+    Rw = quat_to_matrix(axis_angle_to_quat(w[:, :, 0] * rotvec))  # (N, 3, 3)
     B_in_a = B @ R  # j1's articulation seen in j0's orientation
-    for i, wi in enumerate(w):
-        Rw = Rotation.from_rotvec(wi * rotvec).as_matrix()
-        out[i] = ((1 - wi) * A + wi * B_in_a) @ Rw.T + (1 - wi) * c0 + wi * c1
-    return out
+    blend = (1 - w) * A + w * B_in_a  # (N, 21, 3)
+    return blend @ np.swapaxes(Rw, 1, 2) + (1 - w) * c0 + w * c1
 
 
 def blend_followed(tracks: dict, fps: float, cfg: OcclusionConfig | None = None) -> int:
