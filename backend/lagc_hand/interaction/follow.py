@@ -3,9 +3,10 @@
 When one hand slides behind the other, the landmark model loses it long
 before it is gone: with half of it hidden there is no palm for the palm
 detector, and a crop centred on it returns the *front* hand (checked on the
-rendered ``interact_occlude`` clip: with the ground-truth box of the hidden
-hand as the region, the landmark model returned the front hand in every frame
-below ~70 % visibility).  Its visible parts -- fingers, an edge of the palm
+rendered ``interact_occlude`` clip: given a region built from the hidden
+hand's ground-truth keypoints, MediaPipe's landmark model returned nothing or
+the *front* hand in every frame where the hidden hand was below ~75 % visible,
+also with the front hand painted out).  Its visible parts -- fingers, an edge of the palm
 -- still move with it, and pyramidal Lucas-Kanade flow tracks them well.
 
 :func:`follow_hand` moves a hand's last keypoints from the previous frame to
