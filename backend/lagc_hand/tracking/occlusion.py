@@ -18,8 +18,8 @@ Gap rule (all must hold), for a gap of track X (frames a..b, X seen at a-1 and b
 Filled frames: 2D keypoints are interpolated linearly in the image, the
 hand-relative 3D keypoints by :func:`interpolate_hand3d` (the rigid turn
 between the two ends by slerp, the finger articulation linearly; a plain
-linear blend of two differently oriented hands shrinks the hand in between); confidence is ``confidence_scale`` x the lower end confidence, so
-anything downstream that weighs by confidence trusts them less; they are
+linear blend of two differently oriented hands shrinks the hand in between);
+confidence is ``confidence_scale`` x the lower end confidence, so anything downstream that weighs by confidence trusts them less; they are
 flagged in :attr:`HandTrack.bridged`.  Gaps that are not explained by the
 other hand stay absent (a hand that left the picture is not invented).
 
