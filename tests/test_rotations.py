@@ -42,3 +42,14 @@ def test_sign_continuity_and_slerp():
     np.testing.assert_allclose(r.quat_angle_between(fixed, q), 0, atol=1e-6)
     mid = r.quat_slerp(q[0], -q[-1], 0.5)  # sign of the end must not matter
     np.testing.assert_allclose(r.quat_to_axis_angle(mid), [0, 0, 1.5], atol=1e-9)
+
+
+def test_kabsch_recovers_known_rotations_and_never_reflects():
+    rng = np.random.default_rng(11)
+    src = rng.normal(size=(21, 3))
+    R = Rotation.random(4, random_state=5).as_matrix()
+    dst = np.einsum("tij,nj->tni", R, src) + rng.normal(size=(4, 1, 3))  # rotated and moved
+    assert np.allclose(r.kabsch_rotation(src, dst), R, atol=1e-9)
+    # A mirrored target is best matched by a reflection; the result must stay a rotation.
+    got = r.kabsch_rotation(src, (src * [-1.0, 1.0, 1.0])[None])
+    assert np.allclose(np.linalg.det(got), 1.0) and np.allclose(got @ got.transpose(0, 2, 1), np.eye(3), atol=1e-9)

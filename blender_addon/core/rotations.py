@@ -157,3 +157,21 @@ def quat_angle_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Geodesic angle in radians between rotations ``a`` and ``b``."""
     dot = np.abs(np.sum(quat_normalize(a) * quat_normalize(b), axis=-1))
     return 2.0 * np.arccos(np.clip(dot, -1.0, 1.0))
+
+
+def kabsch_rotation(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Rotation ``R`` (T, 3, 3) minimising ``sum |R (src_i - c_src) - (dst_i - c_dst)|^2``
+    (Kabsch; a proper rotation, reflections excluded).
+
+    src: (N, 3) points; dst: (T, N, 3), one point set per batch entry; each about its own centroid.
+    """
+    s = np.asarray(src, np.float64)
+    d = np.asarray(dst, np.float64)
+    s = s - s.mean(0)
+    d = d - d.mean(1, keepdims=True)
+    H = np.einsum("ni,tnj->tij", s, d)
+    U, _, Vt = np.linalg.svd(H)
+    det = np.sign(np.linalg.det(np.einsum("tji,tkj->tik", Vt, U)))
+    D = np.tile(np.eye(3), (len(d), 1, 1))
+    D[:, 2, 2] = np.where(det == 0, 1.0, det)  # a degenerate (flat) set: keep it a rotation
+    return np.einsum("tji,tjk,tlk->til", Vt, D, U)

@@ -31,7 +31,7 @@ from lagc_hand.fitting.lm import FINGER_JOINTS, PoseProblem, levenberg_marquardt
 from lagc_hand.fitting.shape import solve_betas
 from lagc_hand.fitting.so3 import rotvec
 from lagc_hand.handmodel.torch_rotations import matrix_to_rot6d, rot6d_to_matrix
-from lagc_hand_blender.core.rotations import matrix_to_quat
+from lagc_hand_blender.core.rotations import kabsch_rotation, matrix_to_quat
 from lagc_hand_blender.core.skeleton import NUM_JOINTS, PUBLIC_TO_MANO21
 
 #: Public indices of the palm points used to initialise the global orientation.
@@ -78,18 +78,6 @@ class HandFit:
     error: np.ndarray
 
 
-def _kabsch(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """Batched rotation R minimising |R src_c - dst_c|.  src (N,3), dst (T,N,3) -> (T,3,3)."""
-    s = src - src.mean(0)
-    d = dst - dst.mean(1, keepdims=True)
-    H = np.einsum("ni,tnj->tij", s, d)
-    U, _, Vt = np.linalg.svd(H)
-    det = np.sign(np.linalg.det(np.einsum("tji,tkj->tik", Vt, U)))
-    D = np.tile(np.eye(3), (len(dst), 1, 1))
-    D[:, 2, 2] = det
-    return np.einsum("tji,tjk,tlk->til", Vt, D, U)
-
-
 def _swing(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Batched minimal rotation (no twist) taking direction a (..., 3) onto b (..., 3) -> (..., 3, 3)."""
     a = a / np.maximum(np.sqrt(np.sum(a * a, -1, keepdims=True)), 1e-12)
@@ -122,7 +110,7 @@ def initial_pose(rest_kp: np.ndarray, target: np.ndarray) -> np.ndarray:
     T = len(target)
     rest21 = rest_kp[PUBLIC_TO_MANO21]
     rot = np.empty((T, NUM_JOINTS, 3, 3))
-    glob_parent = _kabsch(rest_kp[PALM_POINTS], target[:, PALM_POINTS])[:, None]  # (T, 1, 3, 3)
+    glob_parent = kabsch_rotation(rest_kp[PALM_POINTS], target[:, PALM_POINTS])[:, None]  # (T, 1, 3, 3)
     rot[:, 0] = glob_parent[:, 0]
     # One level of the five fingers at a time (base, middle, distal joints).
     for level in range(FINGER_JOINTS.shape[1]):

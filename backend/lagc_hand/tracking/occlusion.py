@@ -37,7 +37,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from lagc_hand.interaction.dedup import hand_size, keypoint_box
-from lagc_hand_blender.core.rotations import axis_angle_to_quat, matrix_to_quat, quat_to_axis_angle, quat_to_matrix
+from lagc_hand_blender.core.rotations import (axis_angle_to_quat, kabsch_rotation, matrix_to_quat, quat_to_axis_angle,
+                                              quat_to_matrix)
 
 
 @dataclass
@@ -81,9 +82,7 @@ def interpolate_hand3d(j0: np.ndarray, j1: np.ndarray, w: np.ndarray) -> np.ndar
     j1 = np.asarray(j1, np.float64)
     c0, c1 = j0.mean(0), j1.mean(0)
     A, B = j0 - c0, j1 - c1
-    U, _, Vt = np.linalg.svd(A.T @ B)
-    d = np.sign(np.linalg.det(Vt.T @ U.T)) or 1.0
-    R = Vt.T @ np.diag([1.0, 1.0, d]) @ U.T  # B ~ A @ R.T
+    R = kabsch_rotation(j0, j1[None])[0]  # B ~ A @ R.T
     rotvec = quat_to_axis_angle(matrix_to_quat(R))
     w = np.asarray(w, np.float64).reshape(-1, 1, 1)
     Rw = quat_to_matrix(axis_angle_to_quat(w[:, :, 0] * rotvec))  # (N, 3, 3)
