@@ -12,7 +12,7 @@ Per clip and configuration:
   below half a hand size, and nearer to it than to the other hand);
 * ``seen %``: the same, counting only frames where both hands were found in
   *that frame's image* -- detected by the landmark model, or followed by
-  optical flow while partly hidden (:mod:`lagc_hand.interaction.follow`) --
+  optical flow while partly hidden (:mod:`lagc_hand.engines.follow`) --
   not filled in by the tracker's interpolation while hidden behind the other
   hand (:mod:`lagc_hand.tracking.occlusion`); ``bridged``: such filled frames
   (either hand) among the both-visible ones;
@@ -65,8 +65,8 @@ def _mesh(model, quats, root, betas):
 def evaluate(video: Path, gt_path: Path, config: str) -> dict:
     """Run one configuration on one clip; returns the metrics (see the module docstring)."""
     from lagc_hand.api import ReconstructOptions
-    from lagc_hand.interaction.dedup import hand_size
-    from lagc_hand.interaction.penetration import penetration_depth
+    from lagc_hand.engines.dedup import hand_size
+    from lagc_hand.fitting.penetration import penetration_depth
     from lagc_hand.pipeline import load_hand_model, run_pipeline
     from lagc_hand.placement.intrinsics import horizontal_fov_deg
 

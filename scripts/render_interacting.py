@@ -3,7 +3,7 @@
     .venv/bin/python scripts/render_interacting.py                 # all scenes -> assets/samples/
     .venv/bin/python scripts/render_interacting.py pray --frames 12 --samples 4 --out /tmp/x
 
-Each scene (see :mod:`lagc_hand.interaction.scenes`) gives
+Each scene (see :mod:`lagc_hand.synth.scenes`) gives
 ``interact_<scene>.mp4`` (640x480, 15 fps, Cycles CPU) and
 ``interact_<scene>.npz`` with the ground truth:
 
@@ -56,7 +56,7 @@ def render_scene(name: str, out_dir: Path, n_frames: int, samples: int, fast: bo
     import cv2
 
     from lagc_hand.handmodel import HandModel, load_hand_model_params
-    from lagc_hand.interaction.scenes import SIDES, build_scene, posed_vertices, visible_fractions
+    from lagc_hand.synth.scenes import SIDES, build_scene, posed_vertices, visible_fractions
 
     models = {s: HandModel(load_hand_model_params("open", s)) for s in SIDES}
     faces = {s: models[s].faces.cpu().numpy() for s in SIDES}
@@ -118,7 +118,7 @@ def render_scene(name: str, out_dir: Path, n_frames: int, samples: int, fast: bo
 
 
 def main(argv=None) -> int:
-    from lagc_hand.interaction.scenes import SCENES
+    from lagc_hand.synth.scenes import SCENES
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("scenes", nargs="*", default=list(SCENES), help=f"any of {', '.join(SCENES)} (default all)")

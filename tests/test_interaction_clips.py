@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from lagc_hand.engines import FrameObservations, create_engine
-from lagc_hand.interaction.dedup import hand_size
-from lagc_hand.interaction.sides import interaction_tracker_config
+from lagc_hand.engines.dedup import hand_size
+from lagc_hand.tracking.sides import interaction_tracker_config
 from lagc_hand.tracking import track_hands
 from lagc_hand.video import open_video
 
@@ -116,7 +116,7 @@ def test_both_hands_where_raw_mediapipe_finds_one(clip, max_missed):
 def test_hidden_hand_is_followed_not_lost():
     # interact_occlude: the left hand slides behind the right one; raw MediaPipe sees one hand in
     # 21 frames (0-1, 10-28).  The engine follows the hidden hand by optical flow
-    # (interaction/follow.py) in 10-24, where its recovery search finds nothing; each followed hand
+    # (engines/follow.py) in 10-24, where its recovery search finds nothing; each followed hand
     # lies on the hidden hand, never on the front one.
     raw = _run("mediapipe-raw", "occlude")[0]
     ours, stats = _run("mediapipe", "occlude")

@@ -1,4 +1,4 @@
-"""Optical-flow following of a hidden hand (lagc_hand.interaction.follow) on the rendered
+"""Optical-flow following of a hidden hand (lagc_hand.engines.follow) on the rendered
 interacting-hands clips: the real video, real OpenCV flow, ground truth from the renderer."""
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lagc_hand.interaction.dedup import hand_size
-from lagc_hand.interaction.follow import FollowConfig, follow_hand, hands_mask, rotate_keypoints3d, skin_points
+from lagc_hand.engines.dedup import hand_size
+from lagc_hand.engines.follow import FollowConfig, follow_hand, hands_mask, rotate_keypoints3d, skin_points
 from lagc_hand.video import open_video
 
 SAMPLES = Path(__file__).resolve().parents[1] / "assets" / "samples"

@@ -2,7 +2,7 @@
 import numpy as np
 import torch
 
-from lagc_hand.interaction import penetration as pen
+from lagc_hand.fitting import penetration as pen
 
 
 def uv_sphere(radius=1.0, n_lat=16, n_lon=24, center=(0, 0, 0)):

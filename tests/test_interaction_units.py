@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from lagc_hand.engines.base import HandObservation
-from lagc_hand.interaction.dedup import dedupe, hand_size, same_hand
-from lagc_hand.interaction.recovery import Region, crop_region, crop_to_image, observation_from_crop, square_region
-from lagc_hand.interaction.scenes import RIGHTWARD, UP, orientation, posed_vertices
-from lagc_hand.interaction.sides import chirality_score, side_costs, side_probability
+from lagc_hand.engines.dedup import dedupe, hand_size, same_hand
+from lagc_hand.engines.recovery import Region, crop_region, crop_to_image, observation_from_crop, square_region
+from lagc_hand.synth.scenes import RIGHTWARD, UP, orientation, posed_vertices
+from lagc_hand.tracking.sides import chirality_score, side_costs, side_probability
 
 SIDES = ("left", "right")
 
@@ -43,7 +43,7 @@ def test_dedup_merges_close_drops_mirrored_keeps_touching_hands():
 @pytest.fixture(scope="module")
 def palms(open_models):
     """Both open-model hands, relaxed, palms facing each other: (keypoints per side)."""
-    from lagc_hand.interaction.scenes import _finger_rotmats, _flex
+    from lagc_hand.synth.scenes import _finger_rotmats, _flex
 
     out = {}
     for s in SIDES:
@@ -98,9 +98,9 @@ def test_crop_mapping_round_trip_and_flip():
 def test_two_hand_fit_reduces_interpenetration(open_models):
     """Palm-to-palm hands whose targets overlap by 8-12 mm: the joint fit pushes them apart."""
     from lagc_hand.fitting import fit_hand
-    from lagc_hand.interaction.penetration import penetration_depth
-    from lagc_hand.interaction.scenes import contact_gap
-    from lagc_hand.interaction.two_hand_fit import TwoHandConfig, fit_both_hands
+    from lagc_hand.fitting.penetration import penetration_depth
+    from lagc_hand.synth.scenes import contact_gap
+    from lagc_hand.fitting.two_hand import TwoHandConfig, fit_both_hands
 
     T = 4
     rel = {s: (orientation(s, UP, RIGHTWARD if s == "right" else -RIGHTWARD), np.zeros(3),

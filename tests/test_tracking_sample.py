@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from lagc_hand.engines import FrameObservations, create_engine
-from lagc_hand.interaction.dedup import hand_size
-from lagc_hand.interaction.sides import interaction_tracker_config
+from lagc_hand.engines.dedup import hand_size
+from lagc_hand.tracking.sides import interaction_tracker_config
 from lagc_hand.tracking import track_hands
 from lagc_hand.video import open_video
 

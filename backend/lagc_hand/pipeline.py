@@ -14,7 +14,8 @@ from typing import Any, Optional
 
 import numpy as np
 
-from lagc_hand.api import CancelCheck, Progress, ProgressCallback, ReconstructOptions, ReconstructResult
+from lagc_hand.options import ReconstructOptions
+from lagc_hand.progress import CancelCheck, Progress, ProgressCallback, ReconstructResult
 from lagc_hand.engines import create_engine
 from lagc_hand.engines.parallel import detect
 from lagc_hand.errors import Cancelled, InputError
@@ -131,7 +132,7 @@ def run_pipeline(
     use_interaction = INTERACTION_DEFAULT if interaction is None else bool(interaction)
     tracker_cfg = None
     if use_interaction:
-        from lagc_hand.interaction.sides import interaction_tracker_config
+        from lagc_hand.tracking.sides import interaction_tracker_config
 
         tracker_cfg = interaction_tracker_config(src.info.width)
     tracking = track_hands(observations, tracker_cfg)
@@ -166,7 +167,7 @@ def run_pipeline(
         pre_fits: dict = {}
         use_two_hand_fit = use_interaction and (TWO_HAND_FIT_DEFAULT if two_hand_fit is None else bool(two_hand_fit))
         if use_two_hand_fit and all(tracking.tracks[s].present.any() for s in SIDES):
-            from lagc_hand.interaction.two_hand_fit import TwoHandConfig, fit_both_hands
+            from lagc_hand.fitting.two_hand import TwoHandConfig, fit_both_hands
 
             report(Progress("fit", n_frames, n_frames, message="both hands"))
             t0 = time.perf_counter()
@@ -316,7 +317,7 @@ def _summary(n, tracking, hands, fit_errors, stages, total_s, info, options, K, 
         # Frames filled in while a hand was hidden behind the other one (tracking/occlusion.py);
         # they count as present above, with low confidence.
         "frames_bridged": {s: int(tracking.tracks[s].bridged.sum()) for s in SIDES},
-        # Frames where the engine followed a hidden hand by optical flow (interaction/follow.py);
+        # Frames where the engine followed a hidden hand by optical flow (engines/follow.py);
         # present, with a lower confidence than a detection.
         "frames_followed": {s: int(tracking.tracks[s].followed.sum()) for s in SIDES},
         "detections_dropped": tracking.dropped,

@@ -15,8 +15,8 @@ from lagc_hand.errors import EngineUnavailable
 
 #: engine name -> (module, factory function)
 ENGINES: dict[str, tuple[str, str]] = {
-    # Default: MediaPipe + second-hand recovery, de-duplication (interaction/recovery.py).
-    "mediapipe": ("lagc_hand.interaction.recovery", "create_engine"),
+    # Default: MediaPipe + second-hand recovery, de-duplication (engines/recovery.py).
+    "mediapipe": ("lagc_hand.engines.recovery", "create_engine"),
     # Plain MediaPipe, for comparison (``--engine mediapipe-raw``).
     "mediapipe-raw": ("lagc_hand.engines.mediapipe_engine", "MediaPipeEngine"),
     # engines/lagc.py (the network's engine) provides create_engine(**kw) or LagcEngine(**kw).

@@ -7,7 +7,7 @@ from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from lagc_hand.api import ReconstructOptions
+from lagc_hand.options import ReconstructOptions
 
 JobState = Literal["queued", "running", "done", "failed", "cancelled", "interrupted"]
 Stage = Literal["queued", "decode", "detect", "track", "place", "fit", "cleanup", "write", "done"]

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lagc_hand.interaction.dedup import hand_size, keypoint_box
+from lagc_hand.engines.dedup import hand_size, keypoint_box
 from lagc_hand_blender.core.rotations import (axis_angle_to_quat, kabsch_rotation, matrix_to_quat, quat_to_axis_angle,
                                               quat_to_matrix)
 

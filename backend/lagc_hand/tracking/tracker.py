@@ -29,7 +29,7 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 
 from lagc_hand.engines.base import FrameObservations, HandObservation
-from lagc_hand.interaction.dedup import hand_size
+from lagc_hand.engines.dedup import hand_size
 from lagc_hand.tracking.chirality import chirality_evidence
 from lagc_hand.tracking.occlusion import OcclusionConfig, blend_followed, bridge_occlusions
 
@@ -56,7 +56,7 @@ class TrackerConfig:
     w_presence_change: float = 3.0  # a slot appearing or disappearing
     w_drop: float = 6.0             # dropping a detection, x its score
     # Optional identity evidence replacing the label + chirality costs below:
-    # (HandObservation) -> (cost of LEFT, cost of RIGHT); see lagc_hand.interaction.sides.
+    # (HandObservation) -> (cost of LEFT, cost of RIGHT); see lagc_hand.tracking.sides.
     side_costs: Optional[Callable[[HandObservation], tuple[float, float]]] = None
     # Fill the frames where a hand is hidden behind the other one (see .occlusion); None: off.
     occlusion: Optional[OcclusionConfig] = field(default_factory=OcclusionConfig)
@@ -75,7 +75,7 @@ class HandTrack:
                  one (:mod:`.occlusion`); present there, but not detected.
     followed:    (T,) bool, frames whose observation the engine followed by optical flow
                  while the hand was hidden (``extra["followed"]``,
-                 :mod:`lagc_hand.interaction.follow`); seen in the image, but not detected.
+                 :mod:`lagc_hand.engines.follow`); seen in the image, but not detected.
     """
 
     side: str

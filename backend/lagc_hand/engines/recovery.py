@@ -42,8 +42,8 @@ import numpy as np
 from lagc_hand.engines.base import HandObservation
 from lagc_hand.engines.mediapipe_engine import LABEL_MEANS_RIGHT, WORLD_AXIS_SIGNS, MediaPipeEngine
 from lagc_hand.errors import EngineUnavailable
-from lagc_hand.interaction.dedup import DedupConfig, box_iou, dedupe, hand_size, keypoint_box, same_hand
-from lagc_hand.interaction.follow import FollowConfig, follow_hand, rotate_keypoints3d
+from lagc_hand.engines.dedup import DedupConfig, box_iou, dedupe, hand_size, keypoint_box, same_hand
+from lagc_hand.engines.follow import FollowConfig, follow_hand, rotate_keypoints3d
 
 
 @dataclass

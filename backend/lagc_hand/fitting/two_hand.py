@@ -11,11 +11,11 @@ translations together (shapes stay as fitted), batched over all those frames:
 * pose prior: squared change of the rotations from the single-hand fit
   (which already respects the joint limits), so fingers only move where
   the other terms need them to;
-* interpenetration: :func:`lagc_hand.interaction.penetration.symmetric_penetration_loss`
+* interpenetration: :func:`lagc_hand.fitting.penetration.symmetric_penetration_loss`
   -- each hand's vertices (a strided subset) inside the other hand's capsules;
 * contact: keypoint pairs of the two hands observed closer than
   ``contact_threshold`` stay within it
-  (:func:`~lagc_hand.interaction.penetration.contact_loss`).
+  (:func:`~lagc_hand.fitting.penetration.contact_loss`).
 
 Frames where one hand is alone keep their single-hand fit.
 """
@@ -31,7 +31,7 @@ import torch
 from lagc_hand.fitting import FitConfig, HandFit, fit_hand
 from lagc_hand.fitting.adam import Adam
 from lagc_hand.handmodel.torch_rotations import matrix_to_rot6d, rot6d_to_matrix
-from lagc_hand.interaction.penetration import (SEGMENTS, CapsuleHand, _segment_distance,
+from lagc_hand.fitting.penetration import (SEGMENTS, CapsuleHand, _segment_distance,
                                                capsule_penetration_loss, contact_loss, contact_pairs)
 from lagc_hand_blender.core.rotations import matrix_to_quat, quat_sign_continuity
 from lagc_hand_blender.core.skeleton import PUBLIC_TO_MANO21

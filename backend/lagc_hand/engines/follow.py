@@ -34,7 +34,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from lagc_hand.interaction.dedup import hand_size
+from lagc_hand.engines.dedup import hand_size
 
 #: Bones of the public (MediaPipe-order) keypoints, used to sample skin points and draw hand masks.
 BONES = ((0, 1), (1, 2), (2, 3), (3, 4), (0, 5), (5, 6), (6, 7), (7, 8), (5, 9), (9, 10), (10, 11), (11, 12),

@@ -18,7 +18,7 @@ Scenes (:data:`SCENES`):
 
 Touching scenes are made free of interpenetration by pushing the hands
 apart along the palm normal until no vertex of one lies inside the other
-(winding numbers, :func:`lagc_hand.interaction.penetration.penetration_depth`).
+(winding numbers, :func:`lagc_hand.fitting.penetration.penetration_depth`).
 The renderer (``scripts/render_interacting.py``) turns them into video.
 """
 from __future__ import annotations
@@ -112,7 +112,7 @@ def contact_gap(models, rel: dict, min_gap: float = 0.001, step: float = 0.004) 
     the two hands do not interpenetrate, to ~1 mm."""
     import torch
 
-    from lagc_hand.interaction.penetration import penetration_depth
+    from lagc_hand.fitting.penetration import penetration_depth
 
     def verts(side, gap):
         R, off, fing = rel[side]
