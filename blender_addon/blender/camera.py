@@ -8,6 +8,7 @@ import os
 import bpy
 from mathutils import Matrix
 
+from ..core import camera as pinhole
 from ..core import rig
 from ..core.handmotion import HandMotion
 
@@ -32,14 +33,11 @@ def camera_frame_empty(name: str, collection, created: list) -> bpy.types.Object
 
 def build_camera(name: str, motion: HandMotion, parent, collection, created: list) -> bpy.types.Object:
     """A camera at the camera frame's origin whose projection equals ``motion.intrinsics``."""
-    params = rig.camera_params(motion.intrinsics, motion.image_size)
+    params = pinhole.camera_params(motion.intrinsics, motion.image_size)
     data = bpy.data.cameras.new(name)
     created.append(data)
-    data.sensor_fit = 'HORIZONTAL'
-    data.sensor_width = params.sensor_width_mm
-    data.lens = params.lens_mm
-    data.shift_x = params.shift_x
-    data.shift_y = params.shift_y
+    for attr, value in params.camera_data_settings().items():
+        setattr(data, attr, value)
     data.clip_start = 0.01
     data.clip_end = 100.0
     obj = bpy.data.objects.new(name, data)
@@ -53,12 +51,10 @@ def build_camera(name: str, motion: HandMotion, parent, collection, created: lis
 
 def apply_render_settings(scene, motion: HandMotion) -> None:
     """Resolution, pixel aspect, frame range and fps of the scene from the motion."""
-    params = rig.camera_params(motion.intrinsics, motion.image_size)
+    params = pinhole.camera_params(motion.intrinsics, motion.image_size)
     r = scene.render
-    r.resolution_x, r.resolution_y = params.resolution
-    r.resolution_percentage = 100
-    r.pixel_aspect_x = params.pixel_aspect_x
-    r.pixel_aspect_y = params.pixel_aspect_y
+    for attr, value in params.render_settings().items():
+        setattr(r, attr, value)
     fps, base = rig.blender_fps(rig.source_fps(motion.fps, motion.frames))
     r.fps, r.fps_base = fps, base
     if motion.num_frames:

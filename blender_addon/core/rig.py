@@ -26,6 +26,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+# The camera maths lives in .camera; re-exported for the scene writer's callers.
+from .camera import CameraParams, camera_params  # noqa: F401
 from .rotations import matrix_to_quat, quat_conjugate, quat_multiply, quat_normalize
 from .skeleton import MANO_JOINT_NAMES, MANO_PARENTS, NUM_JOINTS, TIP_NAMES, TIP_PARENTS
 
@@ -232,50 +234,3 @@ def blender_fps(fps: float) -> tuple[int, float]:
     """``(render.fps, render.fps_base)`` for a possibly fractional rate (29.97 -> 30, 1.001)."""
     base_fps = max(1, int(round(fps)))
     return base_fps, base_fps / float(fps)
-
-
-@dataclass
-class CameraParams:
-    """Blender camera settings equivalent to a pinhole K.
-
-    lens_mm / sensor_width_mm with ``sensor_fit='HORIZONTAL'``; shift_x / shift_y in
-    units of the image width (what Blender uses for a horizontal fit);
-    pixel_aspect_x / pixel_aspect_y for fx != fy.
-    """
-
-    lens_mm: float
-    sensor_width_mm: float
-    shift_x: float
-    shift_y: float
-    resolution: tuple[int, int]
-    pixel_aspect_x: float
-    pixel_aspect_y: float
-
-
-def camera_params(intrinsics: np.ndarray, image_size: tuple[int, int], sensor_width_mm: float = 36.0) -> CameraParams:
-    """Pinhole ``K`` (pixels, OpenCV: origin at the top-left pixel's corner) and
-    ``(width, height)`` -> Blender camera parameters.
-
-    The principal point's offset from the image centre becomes a lens shift:
-    a principal point left of centre (``cx < w/2``) means the frustum is shifted
-    right, i.e. positive ``shift_x``; image y runs down, Blender's shift_y up.
-    """
-    K = np.asarray(intrinsics, dtype=np.float64)
-    w, h = int(image_size[0]), int(image_size[1])
-    fx, fy, cx, cy = K[0, 0], K[1, 1], K[0, 2], K[1, 2]
-    # Blender's pixel aspect scales pixel *width*; fx/fy = pixel height / width.
-    if fx >= fy:
-        pax, pay = 1.0, float(fx / fy)
-    else:
-        pax, pay = float(fy / fx), 1.0
-    # fx is in image-pixel columns and the sensor spans the image width.
-    lens = fx * sensor_width_mm / w
-    return CameraParams(
-        lens_mm=float(lens),
-        sensor_width_mm=float(sensor_width_mm),
-        shift_x=float((w / 2.0 - cx) / w),
-        shift_y=float((cy - h / 2.0) / w * pay / pax),
-        resolution=(w, h),
-        pixel_aspect_x=pax,
-        pixel_aspect_y=pay,
-    )

@@ -15,6 +15,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from lagc_hand.options import add_option_arguments, options_from_args
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("inputs", nargs="+", metavar="VIDEO_OR_DIR", help="videos, folders, or HandMotion .npz files")
@@ -22,13 +24,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", default="blend,fbx,glb,bvh,npz",
                    help="comma-separated: blend, fbx, glb, bvh, npz (default all)")
     p.add_argument("--workers", type=int, default=1, help="videos processed at the same time (default 1)")
-    p.add_argument("--engine", default="mediapipe", help="reconstruction engine (default mediapipe)")
-    p.add_argument("--checkpoint", default=None, help="LAGC-Hand checkpoint, for --engine lagc")
-    p.add_argument("--smoothing", type=float, default=1.0, help="cleanup strength, 0 = raw (default 1)")
-    p.add_argument("--stride", type=int, default=1, help="keep every N-th frame (default 1)")
-    p.add_argument("--focal-mm", type=float, default=None, help="35 mm-equivalent focal length, if known")
-    p.add_argument("--hand-model", default="open", help="'open' or a folder with MANO files")
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    # The reconstruction options, as `lagc-hand reconstruct` has them; detect workers follow --workers.
+    add_option_arguments(p, exclude={"detect_workers"})
     p.add_argument("--ray", default=None, metavar="ADDRESS",
                    help="run the videos as Ray tasks: 'local' starts a local cluster, else a cluster address")
     p.add_argument("--force", action="store_true", help="redo videos that are already finished")
@@ -44,9 +41,7 @@ def run(args: argparse.Namespace) -> int:
     formats = parse_formats(args.format)
     # Videos already run side by side: each video's detection gets its share of the cores.
     detect_workers = 0 if args.workers <= 1 else max(1, available_cores() // args.workers)
-    options = {"engine": args.engine, "checkpoint": args.checkpoint, "smoothing": args.smoothing,
-               "stride": args.stride, "focal_mm": args.focal_mm, "hand_model": args.hand_model,
-               "device": args.device, "detect_workers": detect_workers}
+    options = options_from_args(args, detect_workers=detect_workers).to_dict()
     tasks = make_tasks(args.inputs, args.out, formats, options, force=args.force)
 
     def printer(line: str) -> None:

@@ -3,6 +3,8 @@
 Examples:
   lagc-hand reconstruct clip.mp4 -o clip_motion.npz
   lagc-hand reconstruct clip.mp4 -o m.npz --focal-mm 26 --frames 100:400 --stride 2 --smoothing 0.5
+  lagc-hand reconstruct clip.mp4 -o m.npz --intrinsics 1450,1450,960,540
+  lagc-hand reconstruct clip.mp4 -o m.npz --calibration phone_camera.yaml
 """
 from __future__ import annotations
 
@@ -12,46 +14,25 @@ import sys
 from pathlib import Path
 
 from lagc_hand.errors import InputError
+from lagc_hand.options import add_option_arguments, options_from_args
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("video", help="video file (mp4/mov/avi/webm/...) or a folder of images")
     p.add_argument("-o", "--output", required=True, help="HandMotion file to write (.npz)")
-    p.add_argument("--engine", default="mediapipe", choices=("mediapipe", "mediapipe-raw", "lagc"),
-                   help="hand engine: mediapipe (default; with second-hand recovery), "
-                        "mediapipe-raw (plain MediaPipe, for comparison) or lagc (needs --checkpoint)")
-    p.add_argument("--checkpoint", help="LAGC-Hand checkpoint (for --engine lagc)")
-    cam = p.add_mutually_exclusive_group()
-    cam.add_argument("--focal-mm", type=float, help="35 mm-equivalent focal length of the camera")
-    cam.add_argument("--fov", type=float, help="horizontal field of view in degrees (default 60)")
-    p.add_argument("--frames", help="frame range A:B (source frame numbers, B exclusive)")
-    p.add_argument("--stride", type=int, default=1, help="keep every N-th frame")
-    p.add_argument("--smoothing", type=float, default=1.0, help="cleanup strength, 0 = raw (default 1)")
-    p.add_argument("--hand-model", default="open", help="'open' or a folder with MANO_RIGHT.pkl / MANO_LEFT.pkl")
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda (fitting)")
-    p.add_argument("--detect-workers", type=int, default=0,
-                   help="video chunks detected in parallel (0 = one per CPU core, 1 = sequential)")
+    add_option_arguments(p)
     p.add_argument("--summary", help="also write the summary as JSON to this file")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
-    from lagc_hand.api import ReconstructOptions, reconstruct
-    from lagc_hand.video import FrameRange
+    from lagc_hand.api import reconstruct
     from lagc_hand_blender.core import handmotion
 
     out = Path(args.output)
     if out.suffix.lower() != ".npz":
         raise InputError(f"the output file must end in .npz, got {out.name!r}")
-    start, end = 0, None
-    if args.frames:
-        fr = FrameRange.parse(args.frames)
-        start, end = fr.start, fr.end
-    options = ReconstructOptions(
-        engine=args.engine, checkpoint=args.checkpoint, focal_mm=args.focal_mm, fov_deg=args.fov,
-        frame_start=start, frame_end=end, stride=args.stride, smoothing=args.smoothing,
-        hand_model=args.hand_model, device=args.device, detect_workers=args.detect_workers,
-    )
+    options = options_from_args(args)
     bar = None
     if not args.quiet:
         from tqdm import tqdm

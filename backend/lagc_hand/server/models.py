@@ -5,47 +5,59 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
 from lagc_hand.options import ReconstructOptions
+from lagc_hand_blender.core.options_spec import (DEVICES, ENGINE_NAMES, MAX_PATH_CHARS, OPTIONS, OptionError,
+                                                 OptionSpec, check_options)
 
 JobState = Literal["queued", "running", "done", "failed", "cancelled", "interrupted"]
 Stage = Literal["queued", "decode", "detect", "track", "place", "fit", "cleanup", "write", "done"]
-ENGINES = ("mediapipe", "mediapipe-raw", "lagc")
-DEVICES = ("auto", "cpu", "cuda")
 
 
-class OptionsModel(BaseModel):
-    """The fields of :class:`lagc_hand.api.ReconstructOptions`, validated.
+def _option_field(spec: OptionSpec) -> tuple[Any, Any]:
+    """(annotation, Field) of one declared option; the bounds are the declaration's."""
+    kind = spec.kind
+    if kind == "choice":
+        ann: Any = Literal[spec.choices]
+    elif kind == "floats":
+        ann = list[float]
+    else:
+        ann = {"int": int, "float": float}.get(kind, str)
+    kw: dict[str, Any] = {"description": spec.help}
+    if kind in ("int", "float"):
+        kw.update(ge=spec.minimum, le=spec.maximum)
+    elif kind == "floats":
+        kw.update(min_length=spec.length, max_length=spec.length)
+    elif kind in ("str", "path"):
+        kw.update(min_length=1, max_length=MAX_PATH_CHARS)
+    return (Optional[ann] if spec.optional else ann), Field(spec.default, **kw)
+
+
+class _OptionsBase(BaseModel):
+    """The fields of :class:`lagc_hand.options.ReconstructOptions`, validated.
 
     Unknown fields are refused (a typo must not silently fall back to a default).
     """
 
     model_config = ConfigDict(extra="forbid")
 
-    engine: Literal["mediapipe", "mediapipe-raw", "lagc"] = "mediapipe"
-    checkpoint: Optional[str] = Field(None, max_length=4096, description="LAGC-Hand checkpoint path (engine=lagc); must lie under an allowed dir")
-    focal_mm: Optional[float] = Field(None, gt=1.0, le=2000.0, description="35 mm-equivalent focal length, mm")
-    fov_deg: Optional[float] = Field(None, gt=1.0, lt=179.0, description="horizontal field of view, degrees")
-    frame_start: int = Field(0, ge=0, le=10_000_000)
-    frame_end: Optional[int] = Field(None, ge=1, le=10_000_000, description="exclusive; null = to the end")
-    stride: int = Field(1, ge=1, le=1000)
-    smoothing: float = Field(1.0, ge=0.0, le=10.0)
-    hand_model: str = Field("open", min_length=1, max_length=4096, description='"open" or a folder with MANO files (under an allowed dir)')
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    detect_workers: int = Field(0, ge=0, le=64, description="chunks detected in parallel; 0 = one per CPU core")
-
     @model_validator(mode="after")
-    def _range(self) -> "OptionsModel":
-        if self.frame_end is not None and self.frame_end <= self.frame_start:
-            raise ValueError(f"frame_end ({self.frame_end}) must be greater than frame_start ({self.frame_start})")
-        if "\x00" in self.hand_model or (self.checkpoint and "\x00" in self.checkpoint):
-            raise ValueError("paths must not contain NUL characters")
+    def _rules(self):
+        # The per-field bounds above, again, plus the rules between fields (frame range, camera).
+        try:
+            check_options(self.model_dump())
+        except OptionError as exc:
+            raise ValueError(str(exc)) from None
         return self
 
     def to_options(self) -> ReconstructOptions:
-        return ReconstructOptions(**self.model_dump())
+        return ReconstructOptions(**self.model_dump()).validate()
 
+
+#: Built from the one declaration of the options (``core/options_spec.py``).
+OptionsModel = create_model("OptionsModel", __base__=_OptionsBase,
+                            **{s.name: _option_field(s) for s in OPTIONS})
 
 # Fail at import, not at run time, if the pipeline's options and ours drift apart.
 _MISSING = {f.name for f in dataclasses.fields(ReconstructOptions)} ^ set(OptionsModel.model_fields)
@@ -122,7 +134,7 @@ class FramesOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    engine: Literal["mediapipe", "mediapipe-raw", "lagc"] = "mediapipe"
-    checkpoint: Optional[str] = Field(None, max_length=4096)
+    engine: Literal[ENGINE_NAMES] = "mediapipe"
+    checkpoint: Optional[str] = Field(None, max_length=MAX_PATH_CHARS)
     fps: float = Field(30.0, gt=0.0, le=1000.0)
-    device: Literal["auto", "cpu", "cuda"] = "auto"
+    device: Literal[DEVICES] = "auto"

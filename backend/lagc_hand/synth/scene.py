@@ -19,9 +19,10 @@ from pathlib import Path
 import bpy
 import numpy as np
 
+from lagc_hand_blender.core import camera as pinhole
+
 #: OpenCV camera frame -> Blender world (camera at the origin, looking down -Z).
 CV_TO_BLENDER = np.diag([1.0, -1.0, -1.0])
-SENSOR_WIDTH_MM = 36.0
 
 
 @dataclass
@@ -36,18 +37,15 @@ class CameraIntrinsics:
 
     @property
     def K(self) -> np.ndarray:
-        return np.array([[self.fx, 0.0, self.cx], [0.0, self.fx, self.cy], [0.0, 0.0, 1.0]])
+        return pinhole.pinhole(self.fx, self.fx, self.cx, self.cy)
 
     @classmethod
     def from_fov(cls, width: int, height: int, hfov_deg: float) -> "CameraIntrinsics":
-        fx = 0.5 * width / np.tan(np.radians(hfov_deg) / 2)
-        return cls(width, height, float(fx), width / 2.0, height / 2.0)
+        return cls(width, height, float(pinhole.fov_to_focal_px(width, hfov_deg)), width / 2.0, height / 2.0)
 
     def project(self, points: np.ndarray) -> np.ndarray:
         """``(..., 3)`` camera-frame points -> ``(..., 2)`` pixels (x right, y down)."""
-        p = np.asarray(points, dtype=np.float64)
-        return np.stack([self.fx * p[..., 0] / p[..., 2] + self.cx,
-                         self.fx * p[..., 1] / p[..., 2] + self.cy], axis=-1)
+        return pinhole.project(self.K, points)
 
 
 def new_scene(cam: CameraIntrinsics, samples: int = 8, background=(0.42, 0.44, 0.46),
@@ -88,13 +86,8 @@ def new_scene(cam: CameraIntrinsics, samples: int = 8, background=(0.42, 0.44, 0
 
 def _add_camera(scene, cam: CameraIntrinsics) -> None:
     data = bpy.data.cameras.new("Camera")
-    data.sensor_fit = "HORIZONTAL"
-    data.sensor_width = SENSOR_WIDTH_MM
-    data.lens = cam.fx * SENSOR_WIDTH_MM / cam.width
-    # Blender's shift is in units of the larger image side; +y shift moves the image centre up.
-    side = max(cam.width, cam.height)
-    data.shift_x = (cam.width / 2.0 - cam.cx) / side
-    data.shift_y = (cam.cy - cam.height / 2.0) / side
+    for attr, value in pinhole.camera_params(cam.K, (cam.width, cam.height)).camera_data_settings().items():
+        setattr(data, attr, value)
     data.clip_start = 0.01
     data.clip_end = 100.0
     obj = bpy.data.objects.new("Camera", data)
