@@ -4,6 +4,7 @@ from __future__ import annotations
 import bpy
 
 from . import operators
+from .props import draw_camera_options
 
 
 class VIEW3D_PT_lagc_hand(bpy.types.Panel):
@@ -34,7 +35,7 @@ class VIEW3D_PT_lagc_hand(bpy.types.Panel):
         box.prop(s, "engine")
         if s.engine == 'lagc':
             box.prop(s, "checkpoint")
-        box.prop(s, "focal_mm")
+        draw_camera_options(box, s)
         box.prop(s, "smoothing")
 
         box = layout.box()

@@ -1,11 +1,37 @@
-"""Scene settings of the panel and the window manager's job progress."""
+"""Scene settings of the panel and the window manager's job progress.
+
+The reconstruction options' properties are built from the one declaration of
+the options (``core/options_spec.py``): names, bounds, defaults, engine choices
+and descriptions come from there.
+"""
 from __future__ import annotations
 
 import bpy
-from bpy.props import (BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty,
-                       StringProperty)
+from bpy.props import (BoolProperty, EnumProperty, FloatProperty, FloatVectorProperty, IntProperty,
+                       PointerProperty, StringProperty)
 
+from ..core.options_spec import ENGINES, SPECS
 from . import scene as scene_writer
+
+#: How the panel describes the camera; each but GUESS sends one camera option.
+CAMERA_CHOICES = (
+    ('GUESS', "Guess", "No camera information: a 60 degree horizontal field of view"),
+    ('FOCAL', "Focal length", SPECS["focal_mm"].help),
+    ('FOV', "Field of view", SPECS["fov_deg"].help),
+    ('INTRINSICS', "Intrinsics", SPECS["intrinsics"].help),
+    ('CALIBRATION', "Calibration file", SPECS["calibration"].help),
+)
+_CAMERA_OPTION = {'FOCAL': "focal_mm", 'FOV': "fov_deg", 'INTRINSICS': "intrinsics", 'CALIBRATION': "calibration"}
+
+
+def _desc(name: str) -> str:
+    text = SPECS[name].help
+    return text[:1].upper() + text[1:]
+
+
+def _bounds(name: str) -> dict:
+    s = SPECS[name]
+    return {"min": s.minimum, "max": s.maximum}
 
 
 def _variant_changed(self, context):
@@ -21,19 +47,28 @@ class LagcHandSettings(bpy.types.PropertyGroup):
     clip: PointerProperty(name="Clip", type=bpy.types.MovieClip, description="Movie Clip to reconstruct")
     use_frame_range: BoolProperty(name="Frame range", default=False,
                                   description="Reconstruct only part of the video")
-    frame_start: IntProperty(name="First", default=0, min=0, description="First video frame (0-based)")
-    frame_end: IntProperty(name="End", default=100, min=1, description="Video frame after the last one")
-    stride: IntProperty(name="Every nth frame", default=1, min=1, max=100)
-    engine: EnumProperty(
-        name="Engine", items=[('mediapipe', "MediaPipe (CPU)", "Fast, works everywhere; recovers a hidden second hand"),
-                              ('mediapipe-raw', "MediaPipe, plain", "MediaPipe without second-hand recovery, for comparison"),
-                              ('lagc', "LAGC-Hand network", "Needs a trained checkpoint on the backend")],
-        default='mediapipe')
-    checkpoint: StringProperty(name="Checkpoint", subtype='FILE_PATH', description="LAGC-Hand checkpoint file")
-    focal_mm: FloatProperty(name="Focal length", default=0.0, min=0.0, max=1000.0, unit='CAMERA',
-                            description="35 mm-equivalent focal length; 0 = guess")
-    smoothing: FloatProperty(name="Smoothing", default=1.0, min=0.0, max=3.0,
-                             description="Cleanup strength: 0 = raw, 1 = default")
+    frame_start: IntProperty(name=SPECS["frame_start"].label, default=SPECS["frame_start"].default,
+                             description=_desc("frame_start"), **_bounds("frame_start"))
+    frame_end: IntProperty(name=SPECS["frame_end"].label, default=100, description=_desc("frame_end"),
+                           **_bounds("frame_end"))
+    stride: IntProperty(name=SPECS["stride"].label, default=SPECS["stride"].default, description=_desc("stride"),
+                        **_bounds("stride"))
+    engine: EnumProperty(name=SPECS["engine"].label, items=[(n, label, d) for n, label, d in ENGINES],
+                         default=SPECS["engine"].default, description="Hand engine")
+    checkpoint: StringProperty(name=SPECS["checkpoint"].label, subtype='FILE_PATH', description=_desc("checkpoint"))
+    camera: EnumProperty(name="Camera", items=CAMERA_CHOICES, default='GUESS',
+                         description="What is known about the camera that filmed the video")
+    focal_mm: FloatProperty(name=SPECS["focal_mm"].label, default=26.0, unit='CAMERA',
+                            description=_desc("focal_mm"), **_bounds("focal_mm"))
+    fov_deg: FloatProperty(name=SPECS["fov_deg"].label, default=60.0, description=_desc("fov_deg"),
+                           **_bounds("fov_deg"))
+    intrinsics: FloatVectorProperty(name=SPECS["intrinsics"].label, size=SPECS["intrinsics"].length,
+                                    default=(1000.0, 1000.0, 960.0, 540.0), description=_desc("intrinsics"),
+                                    **_bounds("intrinsics"))
+    calibration: StringProperty(name=SPECS["calibration"].label, subtype='FILE_PATH',
+                                description=_desc("calibration"))
+    smoothing: FloatProperty(name=SPECS["smoothing"].label, default=SPECS["smoothing"].default, soft_max=3.0,
+                             description=_desc("smoothing"), **_bounds("smoothing"))
     variant: EnumProperty(
         name="Motion", items=[('clean', "Cleaned", "Filtered motion"), ('raw', "Raw", "Unfiltered motion")],
         default='clean', update=_variant_changed, description="Which motion the hands play")
@@ -48,12 +83,26 @@ def job_options(settings: LagcHandSettings) -> dict:
     options = {"engine": settings.engine, "smoothing": float(settings.smoothing), "stride": int(settings.stride)}
     if settings.engine == 'lagc' and settings.checkpoint:
         options["checkpoint"] = bpy.path.abspath(settings.checkpoint)
-    if settings.focal_mm > 0:
-        options["focal_mm"] = float(settings.focal_mm)
+    name = _CAMERA_OPTION.get(settings.camera)
+    if name == "intrinsics":
+        options[name] = [float(v) for v in settings.intrinsics]
+    elif name == "calibration":
+        if settings.calibration:
+            options[name] = bpy.path.abspath(settings.calibration)
+    elif name is not None:
+        options[name] = float(getattr(settings, name))
     if settings.use_frame_range:
         options["frame_start"] = int(settings.frame_start)
         options["frame_end"] = int(settings.frame_end)
     return options
+
+
+def draw_camera_options(layout, settings: LagcHandSettings) -> None:
+    """The camera choice and the one field it needs."""
+    layout.prop(settings, "camera")
+    name = _CAMERA_OPTION.get(settings.camera)
+    if name is not None:
+        layout.prop(settings, name)
 
 
 def register():

@@ -31,6 +31,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from lagc_hand import __version__
+from lagc_hand.options import PATH_OPTIONS
 from lagc_hand.server import frames as frames_mod
 from lagc_hand.server.config import ServerConfig
 from lagc_hand.server.jobs import JobManager
@@ -232,7 +233,7 @@ def create_app(config: ServerConfig) -> FastAPI:
 
     def check_option_paths(opts: OptionsModel) -> None:
         """Paths inside options are read by the server too: same rule as videos."""
-        for name, value in (("checkpoint", opts.checkpoint), ("hand_model", opts.hand_model)):
+        for name, value in ((n, getattr(opts, n)) for n in PATH_OPTIONS):
             if value is None or (name == "hand_model" and value == "open"):
                 continue
             if resolve_allowed_path(value, config.allow_dirs) is None:
