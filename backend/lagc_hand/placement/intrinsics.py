@@ -169,25 +169,32 @@ def _read_json(p: Path):
 
 def _read_opencv(p: Path):
     try:
-        fs = cv2.FileStorage(str(p), cv2.FILE_STORAGE_READ)
-    except cv2.error as exc:
-        raise InputError(f"calibration file {p.name} is not an OpenCV YAML/XML file ({exc.err})") from None
+        K, dist, size = _read_filestorage(p)
+    except (cv2.error, SystemError) as exc:  # cv2 reports parse errors as SystemError from the constructor
+        cause = exc.__cause__ if isinstance(exc, SystemError) and exc.__cause__ is not None else exc
+        detail = str(getattr(cause, "err", "") or cause).strip().splitlines()[-1:] or [""]
+        raise InputError(f"calibration file {p.name} is not a readable OpenCV YAML/XML file ({detail[0]})") from None
+    if K is None:
+        raise InputError(f"calibration file {p.name}: no 'camera_matrix' in it")
+    if K.shape != (3, 3):
+        raise InputError(f"calibration file {p.name}: camera_matrix is {K.shape[0]}x{K.shape[1]}, not 3x3")
+    dist = np.zeros(0) if dist is None else np.asarray(dist, np.float64).ravel()
+    return np.asarray(K, np.float64), dist, size
+
+
+def _read_filestorage(p: Path):
+    fs = cv2.FileStorage(str(p), cv2.FILE_STORAGE_READ)
     try:
         if not fs.isOpened():
             raise InputError(f"calibration file {p.name} could not be read as OpenCV YAML/XML")
         K = fs.getNode("camera_matrix").mat()
-        if K is None:
-            raise InputError(f"calibration file {p.name}: no 'camera_matrix' in it")
         dist_node = fs.getNode("distortion_coefficients")
         dist = dist_node.mat() if not dist_node.empty() else None
         w, h = fs.getNode("image_width"), fs.getNode("image_height")
         size = (int(w.real()), int(h.real())) if not w.empty() and not h.empty() else None
     finally:
         fs.release()
-    if K.shape != (3, 3):
-        raise InputError(f"calibration file {p.name}: camera_matrix is {K.shape[0]}x{K.shape[1]}, not 3x3")
-    dist = np.zeros(0) if dist is None else np.asarray(dist, np.float64).ravel()
-    return np.asarray(K, np.float64), dist, size
+    return K, dist, size
 
 
 def _rescale(K: np.ndarray, size, image_size, name: str) -> np.ndarray:
