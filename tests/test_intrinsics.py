@@ -173,6 +173,12 @@ def test_off_centre_crop_needs_its_principal_point(crop_clip, tmp_path):
     m = handmotion.load(out)
     np.testing.assert_allclose(m.intrinsics, K, atol=1e-9)
     assert _root_error(m, gt) < 0.04
+    # Readers refuse a K no pinhole (or Blender) camera can have.
+    arrays = handmotion.to_arrays(m)
+    arrays["intrinsics"] = arrays["intrinsics"].copy()
+    arrays["intrinsics"][0, 1] = 3.0
+    with pytest.raises(handmotion.HandMotionError, match="pinhole"):
+        handmotion.from_arrays(arrays)
     # A camera given twice is refused before anything runs, and nothing is written.
     bad = tmp_path / "bad.npz"
     p = subprocess.run([sys.executable, "-m", "lagc_hand.cli", "reconstruct", str(path), "-o", str(bad),

@@ -17,7 +17,13 @@ Contents (``T`` frames, ``V`` mesh vertices, ``F`` faces, ``B`` shape coefficien
 ``header``          JSON (stored as a uint8 array), see :class:`HandMotion` fields.
 ``frames``          (T,) int64   source frame index of each sample.
 ``times``           (T,) float64 seconds from the start of the video.
-``intrinsics``      (3, 3) float64 pinhole matrix K (pixels).
+``intrinsics``      (3, 3) float64 pinhole matrix K = [[fx, 0, cx], [0, fy, cy], [0, 0, 1]]
+                    (pixels; fx may differ from fy, the principal point may lie
+                    anywhere, even outside a cropped image).  When the source camera
+                    had lens distortion (``meta["camera"]["distortion"]``, OpenCV
+                    coefficients), ``h_keypoints2d`` are already undistorted, so
+                    K alone projects the 3D data onto them.  The Blender camera
+                    reproducing K: ``core.camera.camera_params``.
 ``faces``           (F, 3) int32  mesh triangles (shared by both hands' meshes), wound
                     outward for the right hand; the left hand is a mirror image,
                     so readers orient each hand's triangles to a positive signed
@@ -335,6 +341,10 @@ def _validate(m: HandMotion, source: str) -> None:
     if T > 1 and np.any(np.diff(m.frames) <= 0):
         raise HandMotionError(f"{source}: frames are not strictly increasing")
     _check(source, "intrinsics", m.intrinsics, (3, 3), "f")
+    K = m.intrinsics
+    if not (K[0, 0] > 0 and K[1, 1] > 0 and K[0, 1] == 0 and K[1, 0] == 0 and np.all(K[2] == [0, 0, 1])):
+        raise HandMotionError(f"{source}: intrinsics is not a pinhole matrix [[fx, 0, cx], [0, fy, cy], [0, 0, 1]] "
+                              f"with positive focal lengths")
     _check(source, "faces", m.faces, (None, 3), "iu")
     _check(source, "skin_weights", m.skin_weights, (None, NUM_JOINTS), "f")
     V = m.skin_weights.shape[0]
