@@ -114,3 +114,18 @@ def test_addon_properties_are_built_from_the_declaration():
         del bpy.types.Scene.lagc_hand_test
     finally:
         bpy.utils.unregister_class(props.LagcHandSettings)
+
+
+def test_http_api_doc_lists_the_declared_options():
+    import re
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "http-api.md").read_text()
+    rows = re.findall(r"^\| `(\w+)` \| [^|]+ \| [^|]+ \| ([^\n]*)\|$", doc, re.M)
+    assert [name for name, _ in rows] == [s.name for s in OPTIONS]
+    for name, allowed in rows:
+        s = SPECS[name]
+        if s.kind in ("int", "float"):
+            assert f"{s.minimum:.0f} to {s.maximum:.0f}" in allowed.replace("0.0", "0"), name
+        if s.kind == "choice":
+            assert all(f"`{c}`" in allowed for c in s.choices), name
