@@ -99,6 +99,48 @@ def test_blender_camera_reproduces_K(case, tmp_path):
     np.testing.assert_allclose(camera.intrinsics_from_camera(camera.camera_params(K, size)), K, atol=1e-9)
 
 
+@pytest.mark.parametrize("case", ["portrait, off-centre", "fx < fy, portrait"])
+def test_addon_camera_rig_reproduces_K(case, tmp_path):
+    """The add-on's own rig (camera-frame empty + build_camera + apply_render_settings):
+    squares given in OpenCV camera coordinates under the empty land on K @ X."""
+    import types
+
+    import cv2
+    from lagc_hand_blender.blender import camera as addon_camera
+
+    size, K = CASES[case]
+    motion = types.SimpleNamespace(intrinsics=K, image_size=size, fps=30.0, frames=np.arange(3), num_frames=3)
+    bpy.ops.wm.read_homefile(use_empty=True, use_factory_startup=True)
+    sc = bpy.context.scene
+    created: list = []
+    empty = addon_camera.camera_frame_empty("rig", sc.collection, created)
+    cam = addon_camera.build_camera("cam", motion, empty, sc.collection, created)
+    addon_camera.apply_render_settings(sc, motion)
+    sc.camera = cam
+    verts, faces = [], []
+    for X in POINTS:
+        h = 0.5 * 6.0 * X[2] / K[0, 0]
+        base = len(verts)
+        verts += [(X[0] + dx, X[1] + dy, X[2]) for dx, dy in ((-h, -h), (h, -h), (h, h), (-h, h))]
+        faces.append((base, base + 1, base + 2, base + 3))
+    me = bpy.data.meshes.new("squares")
+    me.from_pydata(verts, [], faces)
+    obj = bpy.data.objects.new("squares", me)
+    sc.collection.objects.link(obj)
+    obj.parent = empty  # camera-frame coordinates, as the hands are
+    sc.render.engine = 'BLENDER_WORKBENCH'
+    sc.display.render_aa = '32'
+    sc.render.film_transparent = True
+    sc.render.image_settings.color_mode = 'RGBA'
+    sc.render.image_settings.color_depth = '16'
+    sc.render.filepath = str(tmp_path / "rig.png")
+    bpy.ops.render.render(write_still=True)
+    alpha = cv2.imread(str(tmp_path / "rig.png"), cv2.IMREAD_UNCHANGED)[:, :, 3] / 65535.0
+    expected = camera.project(K, POINTS)
+    got = np.array([_centroid(alpha, e, radius=8) for e in expected])
+    assert np.linalg.norm(got - expected, axis=1).max() < 0.25, (got, expected)
+
+
 def test_shift_in_units_of_the_larger_side_misses_in_portrait(tmp_path):
     """The other convention (shift / max(W, H), which the synthetic renderer used)
     misplaces an off-centre portrait principal point; the render shows it."""
