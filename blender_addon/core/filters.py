@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .rotations import quat_normalize, quat_slerp
+from .rotations import quat_normalize, quat_sign_continuity, quat_slerp
 
 
 def segments(present: np.ndarray) -> list[tuple[int, int]]:
@@ -56,19 +56,9 @@ def gaussian_smooth(x: np.ndarray, present: np.ndarray, sigma: float, weights: n
     return out
 
 
-def quat_continuity_segments(q: np.ndarray, present: np.ndarray) -> np.ndarray:
-    """Sign-continuous quaternions (T, ..., 4) within each present segment."""
-    q = np.array(q, np.float64, copy=True)
-    for s, e in segments(present):
-        for t in range(s + 1, e):
-            dot = np.sum(q[t] * q[t - 1], axis=-1, keepdims=True)
-            q[t] = np.where(dot < 0, -q[t], q[t])
-    return q
-
-
 def smooth_quats(q: np.ndarray, present: np.ndarray, sigma: float, weights: np.ndarray | None = None) -> np.ndarray:
     """Gaussian-smooth unit quaternions (T, ..., 4) in time; returns unit quaternions."""
-    qc = quat_continuity_segments(q, present)
+    qc = quat_sign_continuity(q, 0, present)
     return quat_normalize(gaussian_smooth(qc, present, sigma, weights))
 
 

@@ -26,7 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import filters
-from .rotations import quat_angle_between, quat_conjugate, quat_multiply, quat_normalize, quat_slerp, quat_to_axis_angle
+from .rotations import (quat_angle_between, quat_conjugate, quat_multiply, quat_normalize, quat_sign_continuity,
+                        quat_slerp, quat_to_axis_angle)
 from .skeleton import MANO21_TO_PUBLIC, PUBLIC_PARENTS
 
 
@@ -115,7 +116,7 @@ def find_spikes(quats: np.ndarray, loc: np.ndarray, present: np.ndarray, angle_d
     """(N, J+1) bool: per joint (and the wrist location, last column), samples that
     jump away by more than the threshold and come back within 1-2 samples
     (:func:`filters.despike` with a 3-sample window on each side)."""
-    q = filters.quat_continuity_segments(np.asarray(quats, np.float64), present)
+    q = quat_sign_continuity(quats, 0, present)
     n, J = q.shape[:2]
     out = np.zeros((n, J + 1), bool)
     thr = _chord(np.radians(angle_deg))
@@ -210,10 +211,7 @@ def fill_gaps(quats: np.ndarray, loc: np.ndarray, present: np.ndarray, max_gap: 
         # Catmull-Rom tangents (finite differences over the neighbours) in units of the
         # gap parameter f in [0, 1], which spans a - b samples.
         span = float(a - b)
-        qq = q[[b2, b, a, a2]].copy()
-        for k in range(1, 4):
-            dot = np.sum(qq[k] * qq[k - 1], axis=-1, keepdims=True)
-            qq[k] = np.where(dot < 0, -qq[k], qq[k])
+        qq = quat_sign_continuity(q[[b2, b, a, a2]])
         m0 = (qq[2] - qq[0]) * span / (a - b2)
         m1 = (qq[3] - qq[1]) * span / (a2 - b)
         q[s:e] = quat_normalize(_hermite(qq[1], qq[2], m0, m1, f))
