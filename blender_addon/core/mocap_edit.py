@@ -117,13 +117,9 @@ def find_spikes(quats: np.ndarray, loc: np.ndarray, present: np.ndarray, angle_d
     jump away by more than the threshold and come back within 1-2 samples
     (:func:`filters.despike` with a 3-sample window on each side)."""
     q = quat_sign_continuity(quats, 0, present)
-    n, J = q.shape[:2]
-    out = np.zeros((n, J + 1), bool)
-    thr = _chord(np.radians(angle_deg))
-    for j in range(J):
-        out[:, j] = filters.despike(q[:, j], present, thr, window=3)
-    out[:, J] = filters.despike(np.asarray(loc, np.float64), present, distance_m, window=3)
-    return out
+    rot = filters.despike(q, present, _chord(np.radians(angle_deg)), window=3)
+    wrist = filters.despike(np.asarray(loc, np.float64), present, distance_m, window=3)
+    return np.concatenate([rot, wrist[:, None]], axis=1)
 
 
 def _bridge(n: int, bad: np.ndarray, ok: np.ndarray):
