@@ -77,11 +77,7 @@ def test_fill_gaps_and_swap(tmp_path):
     m = hm.from_arrays({k: np.array(v, copy=True) for k, v in hm.to_arrays(truth).items()})
     h = m.hands["left"]
     gap = slice(30, 35)
-    h.present[gap] = False
-    h.confidence[gap] = 0
-    for v in (h.raw, h.clean):
-        v.quats[gap] = (1, 0, 0, 0)
-        v.keypoints3d[gap] = 0
+    lagc_synth.hide(h, gap)
     sw = slice(50, 60)  # source frames 110..128
     L, R = m.hands["left"], m.hands["right"]
     for var in hm.VARIANTS:

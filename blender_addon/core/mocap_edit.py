@@ -1,7 +1,8 @@
 """Mocap cleanup edits on one hand's sampled motion, numpy only.
 
 The Blender operators (``blender/cleanup_ops.py``) and ``lagc-hand cleanup``
-both call these functions, so the add-on cleans exactly like the command line.
+both call these functions (and ``keyreduce.reduce_hand_keys`` for key
+reduction), so the add-on cleans exactly like the command line.
 
 Data model (one hand, ``N`` samples on a uniform frame grid):
 
@@ -218,9 +219,10 @@ def fill_gaps(quats: np.ndarray, loc: np.ndarray, present: np.ndarray, max_gap: 
     return q, x, new_present
 
 
-def swap_hands(a: tuple[np.ndarray, np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray, np.ndarray],
-               sel: np.ndarray) -> tuple[tuple, tuple]:
-    """Exchange two hands' ``(quats, loc, present)`` where ``sel`` is true.
+def swap_hands(a: tuple[np.ndarray, ...], b: tuple[np.ndarray, ...], sel: np.ndarray) -> tuple[tuple, tuple]:
+    """Exchange two hands' arrays (e.g. ``(quats, loc, present)``, each (N, ...)) where
+    ``sel`` (N,) is true; returns new tuples.  The add-on's Swap and ``lagc-hand
+    cleanup --swap`` both call it.
 
     Both must be in the same semantics (HandMotion: MANO joint rotations and
     camera-frame roots; Blender converts bone-local keys to that first): the
@@ -229,9 +231,11 @@ def swap_hands(a: tuple[np.ndarray, np.ndarray, np.ndarray], b: tuple[np.ndarray
     exchanging the stored values, and swap(swap(x)) == x exactly.
     """
     sel = np.asarray(sel, bool)
+    if len(a) != len(b):
+        raise MocapEditError(f"the two hands hold {len(a)} and {len(b)} arrays")
     out_a = [np.array(v, copy=True) for v in a]
     out_b = [np.array(v, copy=True) for v in b]
-    for k in range(3):
+    for k in range(len(a)):
         out_a[k][sel] = b[k][sel]
         out_b[k][sel] = a[k][sel]
     return tuple(out_a), tuple(out_b)

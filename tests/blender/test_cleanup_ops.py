@@ -126,11 +126,7 @@ def test_fill_gaps_within_tolerance_of_truth(truth, method, limit_deg):
     h = m.hands["right"]
     true_q = h.clean.quats.copy()
     gap = slice(20, 26)
-    h.present[gap] = False
-    h.confidence[gap] = 0.0
-    for v in (h.raw, h.clean):
-        v.quats[gap] = (1, 0, 0, 0)
-        v.keypoints3d[gap] = 0
+    lagc_synth.hide(h, gap)
     res = _import(m)
     arm = res.armatures["right"]
     k0 = co.read_hand_keys(arm)
@@ -312,11 +308,7 @@ def test_reduce_keys_cli_and_addon_give_the_same_keys(tmp_path):
         c.quats = quat_multiply(c.quats, _noise(rng, (n, 16), 0.3)).astype(np.float32)
     h = m.hands["left"]
     gap = slice(40, 45)
-    h.present[gap] = False
-    h.confidence[gap] = 0.0
-    for v in (h.raw, h.clean):
-        v.quats[gap] = (1, 0, 0, 0)
-        v.keypoints3d[gap] = 0
+    lagc_synth.hide(h, gap)
     path, out = tmp_path / "m.npz", tmp_path / "r.npz"
     hm.save(m, path)
     p = subprocess.run([sys.executable, "-m", "lagc_hand.cli", "cleanup", str(path), "-o", str(out),

@@ -1,4 +1,5 @@
-"""Filter a HandMotion file with the same numpy edits as the add-on's Cleanup panel.
+"""Filter a HandMotion file with the same numpy edits as the add-on's Cleanup panel
+(``core.mocap_edit`` and ``core.keyreduce``: one implementation of each edit).
 
 The cleaned variant is rewritten and its keypoints refreshed by forward
 kinematics; the raw variant is kept, except that bridged gap frames are filled
@@ -94,14 +95,13 @@ def cleanup_motion(motion: hm.HandMotion, *, source: str = "clean", smooth: floa
     for a, b in swaps:
         sel = (frames >= a) & (frames <= b)
         L, R = motion.hands["left"], motion.hands["right"]
-        for name in ("present", "confidence", "keypoints2d"):
-            x, y = getattr(L, name), getattr(R, name)
-            x[sel], y[sel] = y[sel].copy(), x[sel].copy()
-        for var in hm.VARIANTS:
-            lv, rv = L.variant(var), R.variant(var)
-            for name in ("quats", "root", "keypoints3d"):
-                x, y = getattr(lv, name), getattr(rv, name)
-                x[sel], y[sel] = y[sel].copy(), x[sel].copy()
+        fields = [(L, R, n) for n in ("present", "confidence", "keypoints2d")]
+        fields += [(L.variant(v), R.variant(v), n) for v in hm.VARIANTS for n in ("quats", "root", "keypoints3d")]
+        new_l, new_r = mocap_edit.swap_hands(tuple(getattr(x, n) for x, _, n in fields),
+                                             tuple(getattr(y, n) for _, y, n in fields), sel)
+        for (x, y, n), va, vb in zip(fields, new_l, new_r):
+            setattr(x, n, va)
+            setattr(y, n, vb)
         report.setdefault("swapped_frames", 0)
         report["swapped_frames"] += int(sel.sum())
     for side in hands:
