@@ -650,12 +650,4 @@ class LAGCHAND_OT_refit_shape(bpy.types.Operator):
 CLASSES = (LAGCHAND_OT_smooth, LAGCHAND_OT_despike, LAGCHAND_OT_fill_gaps, LAGCHAND_OT_swap_hands,
            LAGCHAND_OT_reset_raw, LAGCHAND_OT_reduce_keys, LAGCHAND_OT_refit_shape)
 
-
-def register():
-    for cls in CLASSES:
-        bpy.utils.register_class(cls)
-
-
-def unregister():
-    for cls in reversed(CLASSES):
-        bpy.utils.unregister_class(cls)
+register, unregister = bpy.utils.register_classes_factory(CLASSES)

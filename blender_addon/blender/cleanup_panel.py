@@ -61,12 +61,4 @@ class VIEW3D_PT_lagc_hand_retarget(bpy.types.Panel):
 
 CLASSES = (VIEW3D_PT_lagc_hand_cleanup, VIEW3D_PT_lagc_hand_retarget)
 
-
-def register():
-    for cls in CLASSES:
-        bpy.utils.register_class(cls)
-
-
-def unregister():
-    for cls in reversed(CLASSES):
-        bpy.utils.unregister_class(cls)
+register, unregister = bpy.utils.register_classes_factory(CLASSES)
