@@ -32,8 +32,6 @@ INTERACTION_DEFAULT = True
 #: 1.6 -> 1.5 mm, occlude 0.9 -> 0.0 mm) for 30-50 % less end-to-end speed
 #: (bench/RESULTS.md, "ours" vs "ours+2fit").
 TWO_HAND_FIT_DEFAULT = False
-#: Report detect progress at most this often (seconds), plus the first and last frame.
-PROGRESS_INTERVAL_S = 0.2
 
 
 @dataclass

@@ -31,7 +31,7 @@ from ..core.rotations import quat_normalize, quat_sign_continuity
 from ..core.skeleton import NUM_JOINTS
 from . import compat
 from .hand import ACTION_PROP, SIDE_PROP
-from .keys import visibility_keys
+from .keys import visibility_keys, write_keys
 
 #: Custom property: the uniform key step (frames) of the hand's samples.
 STEP_PROP = "lagc_key_step"
@@ -226,23 +226,14 @@ def read_hand_keys(arm, action=None, frames: np.ndarray | None = None, normalize
 
 
 def _replace_keys(fc, frames: np.ndarray, values: np.ndarray, interpolation: str, types=None) -> None:
+    """Replace every key of ``fc`` by ``(frames (N,), values (N,))`` (frames increasing)."""
     points = fc.keyframe_points
     if hasattr(points, "clear"):
         points.clear()
     else:  # pragma: no cover - older Blender
         while len(points):
             points.remove(points[0], fast=True)
-    n = len(frames)
-    if n == 0:
-        return
-    co = np.empty((n, 2), np.float32)
-    co[:, 0] = frames
-    co[:, 1] = values
-    points.add(n)
-    points.foreach_set("co", co.ravel())
-    points.foreach_set("interpolation", np.full(n, compat.interpolation_value(interpolation), np.int32))
-    if types is not None:
-        points.foreach_set("type", np.ascontiguousarray(types, np.int32))
+    write_keys(fc, frames, values, interpolation, types)
     fc.update()
 
 

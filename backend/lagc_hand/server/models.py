@@ -11,8 +11,6 @@ from lagc_hand.options import ReconstructOptions
 
 JobState = Literal["queued", "running", "done", "failed", "cancelled", "interrupted"]
 Stage = Literal["queued", "decode", "detect", "track", "place", "fit", "cleanup", "write", "done"]
-ENGINES = ("mediapipe", "mediapipe-raw", "lagc")
-DEVICES = ("auto", "cpu", "cuda")
 
 
 class OptionsModel(BaseModel):
