@@ -2,7 +2,8 @@
 
 Steps: copy ``blender_addon/`` into a staging folder (without caches), write
 ``blender_manifest.toml`` there from ``addon_manifest.toml`` (Blender only
-accepts that file name), then build and validate the zip with Blender's own
+accepts that file name) with the ``version`` of pyproject.toml (the one place
+the version is written), then build and validate the zip with Blender's own
 extension tool, ``bl_pkg/cli/blender_ext.py``, which ships inside the ``bpy``
 wheel (a plain-Python script; no Blender binary needed).  The zip is written
 under a temporary name and renamed when complete.
@@ -22,6 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 SOURCE = ROOT / "blender_addon"
 MANIFEST = ROOT / "addon_manifest.toml"
+PYPROJECT = ROOT / "pyproject.toml"
 IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".*", "*.zip", "tests")
 
 
@@ -29,18 +31,42 @@ class BuildError(RuntimeError):
     """The extension could not be built; the message says why."""
 
 
-def read_manifest(path: Path = MANIFEST) -> dict:
+def _load_toml(path: Path, what: str) -> dict:
     try:
         with open(path, "rb") as f:
-            data = tomllib.load(f)
+            return tomllib.load(f)
     except FileNotFoundError:
-        raise BuildError(f"{path}: missing; it is the source of blender_manifest.toml") from None
+        raise BuildError(f"{path}: missing; it is the source of {what}") from None
     except tomllib.TOMLDecodeError as exc:
         raise BuildError(f"{path}: not valid TOML ({exc})") from None
-    for key in ("id", "version"):
-        if not isinstance(data.get(key), str) or not data[key]:
-            raise BuildError(f"{path}: the {key!r} field is missing or empty")
+
+
+def project_version(path: Path = PYPROJECT) -> str:
+    """``[project] version`` of pyproject.toml: the version of the backend and the add-on."""
+    version = _load_toml(path, "the version").get("project", {}).get("version")
+    if not isinstance(version, str) or not version:
+        raise BuildError(f"{path}: [project] version is missing or empty")
+    return version
+
+
+def read_manifest(path: Path = MANIFEST, pyproject: Path = PYPROJECT) -> dict:
+    """The extension manifest as Blender gets it: ``addon_manifest.toml`` plus the version."""
+    data = _load_toml(path, "blender_manifest.toml")
+    if "version" in data:
+        raise BuildError(f"{path}: remove the 'version' field; the version is written once, in {pyproject.name}")
+    if not isinstance(data.get("id"), str) or not data["id"]:
+        raise BuildError(f"{path}: the 'id' field is missing or empty")
+    data["version"] = project_version(pyproject)
     return data
+
+
+def manifest_text(path: Path = MANIFEST, pyproject: Path = PYPROJECT) -> str:
+    """``addon_manifest.toml``'s text with ``version = "..."`` after its ``id`` line."""
+    version = read_manifest(path, pyproject)["version"]
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    at = next(i for i, line in enumerate(lines) if line.split("=")[0].strip() == "id")
+    lines.insert(at + 1, f'version = "{version}"\n')
+    return "".join(lines)
 
 
 def find_blender_ext() -> Path:
@@ -80,7 +106,7 @@ def stage(staging: Path) -> Path:
     """Copy the package and write its manifest; returns the package folder."""
     pkg = staging / "lagc_hand"
     shutil.copytree(SOURCE, pkg, ignore=IGNORE)
-    shutil.copyfile(MANIFEST, pkg / "blender_manifest.toml")
+    (pkg / "blender_manifest.toml").write_text(manifest_text(), encoding="utf-8")
     return pkg
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -31,7 +30,6 @@ def main(argv=None) -> int:
     from lagc_hand.net.data.synthetic import SyntheticTwoHands
     from lagc_hand.net.losses import LAGCLoss
     from lagc_hand.net.metrics import IntagHandMeter
-    from lagc_hand.net.testing import ensure_open_model
     from lagc_hand.net.training import CompactCache, batches, build_model, seed_everything
     from lagc_hand_blender.core.skeleton import PUBLIC_MIDDLE_MCP, PUBLIC_WRIST
 
@@ -46,7 +44,6 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0, help="initial weights")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
-    ensure_open_model(tempfile.mkdtemp())
     cfg = load_train_config(ROOT / "configs" / "tiny_overfit.json")
     cfg.net.head = args.head
     if args.head == "graph":

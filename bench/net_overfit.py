@@ -26,8 +26,8 @@ def main(argv=None) -> int:
 
     from lagc_hand.net.config import load_train_config
     from lagc_hand.net.data.synthetic import SyntheticTwoHands
-    from lagc_hand.net.testing import ensure_open_model
-    from lagc_hand.net.training import build_model, evaluate, load_model, seed_everything, train
+    from lagc_hand.net.checkpoint import load_model
+    from lagc_hand.net.training import build_model, evaluate, seed_everything, train
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--head", default="graph,hamba")
@@ -36,7 +36,6 @@ def main(argv=None) -> int:
     ap.add_argument("--steps", type=int, default=100)
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
-    ensure_open_model(tempfile.mkdtemp())
     print("| head | output | Adam lr | steps | MPJPE before -> after | MPVPE before -> after | loss first -> last | s |")
     print("|---|---|---|---|---|---|---|---|")
     for head in args.head.split(","):

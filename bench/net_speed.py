@@ -14,7 +14,6 @@ import argparse
 import datetime
 import platform
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -27,11 +26,8 @@ def _topology(name: str):
         from lagc_hand.net.procedural import procedural_topology
 
         return procedural_topology(3)
-    from lagc_hand.net.testing import ensure_open_model
     from lagc_hand.net.topology import topology_from_hand_model
 
-    if name == "open":
-        ensure_open_model(tempfile.mkdtemp())
     return topology_from_hand_model(name)
 
 

@@ -99,11 +99,9 @@ def main(argv=None) -> int:
     from lagc_hand.net.config import load_train_config
     from lagc_hand.net.data.synthetic import SyntheticTwoHands
     from lagc_hand.net.losses import LAGCLoss
-    from lagc_hand.net.testing import ensure_open_model
-    from lagc_hand.net.training import (CompactCache, build_model, checkpoint_payload, evaluate, resolve_device,
-                                        save_checkpoint, seed_everything, train)
+    from lagc_hand.net.checkpoint import checkpoint_payload, save_checkpoint
+    from lagc_hand.net.training import CompactCache, build_model, evaluate, resolve_device, seed_everything, train
 
-    ensure_open_model(tempfile.mkdtemp())
     cfg = load_train_config(args.config)
     cfg.synthetic_train, cfg.synthetic_val, cfg.batch_size, cfg.lr, cfg.epochs = args.train, 0, args.batch, args.lr, args.epochs
     cfg.lr_decay_epoch = max(1, int(round(args.epochs * 0.75)))

@@ -16,6 +16,25 @@ def skeleton_hand():
 
 
 @pytest.fixture(scope="session")
+def open_model_dir(tmp_path_factory):
+    """Folder holding ``open_hand_{left,right}.npz``: the committed asset, or, when it
+    has not been built, a generated copy that ``$LAGC_HAND_ASSETS_DIR`` points to for
+    the session (set here, in the tests, not by the package)."""
+    from lagc_hand.handmodel.loading import ASSETS_DIR_ENV, open_model_path
+
+    if open_model_path("right").is_file() and open_model_path("left").is_file():
+        yield open_model_path("right").parent
+        return
+    from lagc_hand.handmodel.open_model import write_open_hand_assets
+
+    out = tmp_path_factory.mktemp("open_model_assets")
+    write_open_hand_assets(out)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(ASSETS_DIR_ENV, str(out))
+        yield out
+
+
+@pytest.fixture(scope="session")
 def open_models():
     """``{"left": HandModel, "right": HandModel}`` of the open hand model."""
     from lagc_hand.handmodel import HandModel, load_hand_model_params

@@ -77,3 +77,43 @@ def test_filters_segments_and_no_smoothing_across_gaps():
     y = filters.gaussian_smooth(x, p, sigma=2.0)
     np.testing.assert_allclose(y[1:3, 0], 1.0)  # not pulled towards the other segment
     np.testing.assert_allclose(y[5:8, 0], 5.0)
+
+
+def _despike_by_loop(x, present, threshold, window):
+    """The definition, one sample at a time (one channel)."""
+    x = np.asarray(x, np.float64).reshape(len(x), -1)
+    spikes = np.zeros(len(x), bool)
+    for s, e in filters.segments(present):
+        for t in range(s + 1, e - 1):
+            ml = np.median(x[max(s, t - window):t], 0)
+            mh = np.median(x[t + 1:min(e, t + 1 + window)], 0)
+            if np.linalg.norm(x[t] - 0.5 * (ml + mh)) > threshold and np.linalg.norm(ml - mh) < threshold:
+                spikes[t] = True
+    return spikes
+
+
+def test_the_one_spike_detector_finds_spikes_not_fast_moves_and_matches_its_definition():
+    """filters.despike (the pipeline's root despiking and the edits' Remove Spikes):
+    injected 1- and 2-sample spikes found, a fast step and segment ends not; per
+    channel with per-channel thresholds; equal to the per-sample definition."""
+    rng = np.random.default_rng(4)
+    T = 120
+    x = np.cumsum(rng.normal(scale=0.002, size=(T, 3)), axis=0)
+    x[60:] += [0.2, 0, 0]  # a real fast move: a step that stays
+    x[30] += [0, 0.1, 0]
+    x[90:92] += [0, 0, -0.1]  # a two-sample spike
+    x[100] += [0, 0.1, 0]  # ... next to a gap: segment end at 101
+    present = np.ones(T, bool)
+    present[101:105] = False
+    for window in (2, 3):
+        got = filters.despike(x, present, 0.04, window)
+        np.testing.assert_array_equal(got, _despike_by_loop(x, present, 0.04, window))
+        assert got[30] and not got[55:65].any() and not got[100]
+    assert filters.despike(x, present, 0.04, 3)[[90, 91]].all()
+    # channels: (T, C, D) with one threshold per channel
+    chans = np.stack([x, 10 * x], axis=1)
+    got = filters.despike(chans, present, np.array([0.04, 0.4]), 3)
+    assert got.shape == (T, 2)
+    np.testing.assert_array_equal(got[:, 0], _despike_by_loop(x, present, 0.04, 3))
+    np.testing.assert_array_equal(got[:, 1], _despike_by_loop(10 * x, present, 0.4, 3))
+    assert not filters.despike(x[:2], present[:2], 0.04).any()

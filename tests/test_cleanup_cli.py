@@ -77,11 +77,7 @@ def test_fill_gaps_and_swap(tmp_path):
     m = hm.from_arrays({k: np.array(v, copy=True) for k, v in hm.to_arrays(truth).items()})
     h = m.hands["left"]
     gap = slice(30, 35)
-    h.present[gap] = False
-    h.confidence[gap] = 0
-    for v in (h.raw, h.clean):
-        v.quats[gap] = (1, 0, 0, 0)
-        v.keypoints3d[gap] = 0
+    lagc_synth.hide(h, gap)
     sw = slice(50, 60)  # source frames 110..128
     L, R = m.hands["left"], m.hands["right"]
     for var in hm.VARIANTS:
@@ -103,8 +99,10 @@ def test_fill_gaps_and_swap(tmp_path):
 
 
 def test_reduce_snaps_to_few_keys_within_tolerance(noisy, tmp_path):
-    """--reduce 1: one key set shared by all 16 joints (a file has one frame list),
-    at 15 fps samples: >= 2.5x fewer keys, every rotation within 1 deg."""
+    """--reduce 1: each joint and the wrist keyed on its own (as the add-on's Reduce
+    Keys), at 15 fps samples: >= 2.5x fewer F-Curve keys, every rotation within 1 deg,
+    the wrist within the default 1 mm, and the snapped values linear between each
+    channel's listed key frames."""
     truth, _, _ = noisy
     path, out = tmp_path / "t.npz", tmp_path / "o.npz"
     hm.save(truth, path)
@@ -113,10 +111,29 @@ def test_reduce_snaps_to_few_keys_within_tolerance(noisy, tmp_path):
     rep = json.loads(p.stdout)
     r = hm.load(out)
     for s in hm.SIDES:
-        assert rep["hands"][s]["keys_kept"] * 2.5 <= T
+        h = rep["hands"][s]
+        assert h["keys_before"] == T * (16 * 4 + 3)
+        assert h["keys_kept"] * 2.5 <= h["keys_before"]
+        assert len(h["key_frames"]) == 17 and all(k[0] == 10 and k[-1] == 10 + 2 * (T - 1)
+                                                  for k in h["key_frames"].values())
+        assert h["keys_kept"] == sum((4 if c != "wrist_location" else 3) * len(k) for c, k in h["key_frames"].items())
         err = angle_error_deg(r.hands[s].clean.quats, truth.hands[s].clean.quats)
         assert err.max() <= 1.0 + 1e-3
-        assert set(rep["hands"][s]["key_frames"]) <= set(truth.frames.tolist())
+        dist = np.linalg.norm(r.hands[s].clean.root - truth.hands[s].clean.root, axis=-1)
+        assert dist.max() <= 0.001 + 1e-6
+        for c, k in h["key_frames"].items():
+            assert set(k) <= set(truth.frames.tolist())
+        # the wrist rotation between its keys is the renormalised lerp of the key values
+        kf = np.asarray(h["key_frames"]["wrist"])
+        q = r.hands[s].clean.quats[:, 0].astype(np.float64)
+        i = np.searchsorted(r.frames, kf)
+        mid = (i[:-1] + i[1:]) // 2
+        f = ((r.frames[mid] - r.frames[i[:-1]]) / (r.frames[i[1:]] - r.frames[i[:-1]]))[:, None]
+        a, b = q[i[:-1]], q[i[1:]]
+        b = np.where(np.sum(a * b, axis=-1, keepdims=True) < 0, -b, b)
+        assert angle_error_deg((1 - f) * a + f * b, q[mid]).max() < 0.01
+    p = _run(str(path), "-o", str(tmp_path / "o2.npz"), "--reduce", "1.0", "--reduce-mm", "0")
+    assert p.returncode != 0 and "--reduce-mm" in p.stderr
 
 
 def test_bad_input_gives_clear_errors(tmp_path):

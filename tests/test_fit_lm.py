@@ -9,14 +9,12 @@ import torch
 from hand_helpers import skeleton_hand_params
 
 from lagc_hand.fitting import FitConfig, anatomical_frames, fit_hand, joint_limit_boxes
-from lagc_hand.fitting.fit import _sign_continuity
 from lagc_hand.fitting.lm import FINGER_CHAIN, FINGER_KP_PUBLIC, PoseProblem
 from lagc_hand.fitting.shape import shape_jacobian, solve_betas
 from lagc_hand.fitting.so3 import rotvec
 from lagc_hand.fitting.targets import random_pose_targets
 from lagc_hand.handmodel import HandModel, load_hand_model_params
 from lagc_hand.handmodel.torch_rotations import axis_angle_to_matrix
-from lagc_hand_blender.core.rotations import quat_sign_continuity
 from lagc_hand_blender.core.skeleton import PUBLIC_TO_MANO21
 
 F64 = torch.float64
@@ -225,8 +223,3 @@ def test_large_batch(open_models):
     assert fit.rotmats.shape == (T, 16, 3, 3) and fit.quats.shape == (T, 16, 4) and fit.root.shape == (T, 3)
     err_mm = np.linalg.norm(fit.keypoints3d - kp, axis=-1).mean(1) * 1000
     assert np.median(err_mm) < 1.0 and np.percentile(err_mm, 99) < 5.0
-
-
-def test_sign_continuity_matches_the_loop_version():
-    q = np.random.default_rng(0).normal(size=(300, 16, 4))
-    np.testing.assert_array_equal(_sign_continuity(q), quat_sign_continuity(q, axis=0))

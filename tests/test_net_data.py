@@ -10,12 +10,11 @@ import torch
 from lagc_hand.errors import InputError
 from lagc_hand.net.data.raster import project, rasterize, shade
 from lagc_hand.net.data.sample import BONE_LENGTH, HEATMAP_SIZE
-from lagc_hand.net.testing import ensure_open_model
 
 
 @pytest.fixture(scope="module")
-def open_model(tmp_path_factory):
-    return ensure_open_model(tmp_path_factory.mktemp("assets"))
+def open_model(open_model_dir):
+    return open_model_dir
 
 
 @pytest.fixture(scope="module")

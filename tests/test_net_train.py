@@ -7,15 +7,13 @@ import numpy as np
 import pytest
 
 from lagc_hand.errors import EngineUnavailable, ModelFileError
-from lagc_hand.net.testing import ensure_open_model
 
 ROOT = Path(__file__).resolve().parents[1]
 STEPS = 100
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    ensure_open_model(tmp_path_factory.mktemp("assets"))
+def trained(tmp_path_factory, open_model_dir):
     from lagc_hand.net.config import load_train_config
     from lagc_hand.net.training import train
 
@@ -36,7 +34,8 @@ def test_eval_mode_error_on_the_training_samples_falls(trained):
     hand by GT / predicted wrist-to-middle-MCP length): that regression gave
     210 -> 1160 mm here before the outputs were anchored to the template."""
     from lagc_hand.net.data.synthetic import SyntheticTwoHands
-    from lagc_hand.net.training import build_model, evaluate, load_model, seed_everything
+    from lagc_hand.net.checkpoint import load_model
+    from lagc_hand.net.training import build_model, evaluate, seed_everything
 
     cfg, result = trained
     samples = SyntheticTwoHands(cfg.synthetic_train, cfg.synthetic_seed, cfg.hand_model)
@@ -52,12 +51,11 @@ def test_eval_mode_error_on_the_training_samples_falls(trained):
 
 
 @pytest.fixture(scope="module")
-def trained_hamba(tmp_path_factory):
+def trained_hamba(tmp_path_factory, open_model_dir):
     """The same two samples and steps through the Hamba head (``head: hamba``).
     Adam 1e-3, not the tiny config's 5e-3: at 5e-3 this head learns the two
     samples far more slowly (eval-mode MPJPE 76.7 -> 70.0 mm in 100 steps,
     60.4 in 250; at 1e-3: 29.5 in 100)."""
-    ensure_open_model(tmp_path_factory.mktemp("assets"))
     from lagc_hand.net.config import load_train_config
     from lagc_hand.net.training import train
 
@@ -82,7 +80,8 @@ def test_hamba_head_eval_mode_error_on_the_training_samples_falls(trained_hamba)
     import torch
 
     from lagc_hand.net.data.synthetic import SyntheticTwoHands, collate
-    from lagc_hand.net.training import build_model, evaluate, load_model, seed_everything
+    from lagc_hand.net.checkpoint import load_model
+    from lagc_hand.net.training import build_model, evaluate, seed_everything
     from lagc_hand_blender.core.skeleton import PUBLIC_MIDDLE_MCP, PUBLIC_WRIST
 
     cfg, result = trained_hamba
@@ -118,7 +117,8 @@ def test_overfits_a_small_synthetic_set(trained):
 
 @pytest.mark.slow
 def test_resume_continues_where_it_stopped(trained, tmp_path):
-    from lagc_hand.net.training import read_checkpoint, train
+    from lagc_hand.net.checkpoint import read_checkpoint
+    from lagc_hand.net.training import train
 
     cfg, result = trained
     ck = read_checkpoint(result["checkpoint"])
@@ -132,7 +132,7 @@ def test_resume_continues_where_it_stopped(trained, tmp_path):
 
 
 def test_damaged_checkpoints_are_clear_errors(tmp_path):
-    from lagc_hand.net.training import read_checkpoint
+    from lagc_hand.net.checkpoint import read_checkpoint
 
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not a checkpoint")

@@ -20,7 +20,6 @@ COMMANDS = {
     "train": ("train", "train the LAGC-Hand network"),
     "eval": ("eval", "evaluate a LAGC-Hand checkpoint (InterHand2.6M / IntagHand protocol)"),
     "export": ("export_onnx", "export a LAGC-Hand checkpoint to ONNX"),
-    "bench": ("bench", "benchmarks: accuracy, speed"),
 }
 
 DESCRIPTION = """\

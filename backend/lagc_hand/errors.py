@@ -11,12 +11,6 @@ class InputError(LagcHandError):
     """Bad input: a missing, corrupt, empty or unsupported video or file."""
 
 
-class NoHandsError(LagcHandError):
-    """The input holds no hands the engine could find (a result, not a crash)."""
-
-    exit_code = 3
-
-
 class ModelFileError(LagcHandError):
     """A hand-model file (open model or official MANO) is missing or malformed."""
 

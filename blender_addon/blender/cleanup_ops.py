@@ -31,7 +31,7 @@ from ..core.rotations import quat_normalize, quat_sign_continuity
 from ..core.skeleton import NUM_JOINTS
 from . import compat
 from .hand import ACTION_PROP, SIDE_PROP
-from .keys import visibility_keys
+from .keys import visibility_keys, write_keys
 
 #: Custom property: the uniform key step (frames) of the hand's samples.
 STEP_PROP = "lagc_key_step"
@@ -117,6 +117,8 @@ class HandKeys:
     quats:   (N, 16, 4) float64 bone-local rotation_quaternion (w, x, y, z).
     loc:     (N, 3) float64 wrist bone location (its rest frame, metres).
     types:   (N,) int32 Keyframe type of each sample's keys.
+    keyed:   (N, 17) bool, which samples carry a key, per channel: the 16 bones'
+             rotations, then the wrist location (a reduced action keys few samples).
     """
 
     frames: np.ndarray
@@ -124,6 +126,7 @@ class HandKeys:
     quats: np.ndarray
     loc: np.ndarray
     types: np.ndarray
+    keyed: np.ndarray
 
     def select(self, frame_start: float, frame_end: float) -> np.ndarray:
         return (self.frames >= frame_start - 1e-6) & (self.frames <= frame_end + 1e-6)
@@ -139,6 +142,15 @@ def _key_arrays(fc) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     fc.keyframe_points.foreach_get("type", types)
     co = co.reshape(n, 2).astype(np.float64)
     return co[:, 0], co[:, 1], interp, types
+
+
+def _has_key(fc, frames: np.ndarray) -> np.ndarray:
+    """(N,) bool: a key of ``fc`` sits on each of ``frames`` (within 1e-3 frame)."""
+    kf = _key_arrays(fc)[0] if fc is not None else np.zeros(0)
+    if len(kf) == 0:
+        return np.zeros(len(frames), bool)
+    pos = np.minimum(np.searchsorted(kf, frames - 1e-3), len(kf) - 1)
+    return np.abs(kf[pos] - frames) < 1e-3
 
 
 def _sample(fc, frames: np.ndarray) -> np.ndarray:
@@ -172,8 +184,13 @@ def _grid(arm, action) -> np.ndarray:
     return allf[0] + step * np.arange(n)
 
 
-def read_hand_keys(arm, action=None, frames: np.ndarray | None = None) -> HandKeys:
-    """Sample ``action`` (default: the active one) of hand ``arm`` on its frame grid."""
+def read_hand_keys(arm, action=None, frames: np.ndarray | None = None, normalize: bool = True) -> HandKeys:
+    """Sample ``action`` (default: the active one) of hand ``arm`` on its frame grid.
+
+    normalize: unit quaternions (what the edits filter); False keeps what the
+    F-Curves evaluate to between keys (a component-wise lerp, not unit), so that
+    re-keying a sample between two keys leaves the curve exactly as it was.
+    """
     action = action or (arm.animation_data.action if arm.animation_data else None)
     if action is None:
         raise CleanupError(f"{arm.name} has no animation")
@@ -202,28 +219,21 @@ def read_hand_keys(arm, action=None, frames: np.ndarray | None = None) -> HandKe
             locs[:, c] = _sample(fc, frames)
     hide = compat.find_fcurve(action, "hide_viewport", 0)
     visible = np.ones(n, bool) if hide is None else np.array([hide.evaluate(float(t)) < 0.5 for t in frames])
-    quats = quat_normalize(quats)
-    return HandKeys(frames, keyed & visible, quats, locs, types)
+    if normalize:
+        quats = quat_normalize(quats)
+    has_key = np.stack([_has_key(bone[0], frames) for bone in rot] + [_has_key(loc[0], frames)], axis=1)
+    return HandKeys(frames, keyed & visible, quats, locs, types, has_key)
 
 
 def _replace_keys(fc, frames: np.ndarray, values: np.ndarray, interpolation: str, types=None) -> None:
+    """Replace every key of ``fc`` by ``(frames (N,), values (N,))`` (frames increasing)."""
     points = fc.keyframe_points
     if hasattr(points, "clear"):
         points.clear()
     else:  # pragma: no cover - older Blender
         while len(points):
             points.remove(points[0], fast=True)
-    n = len(frames)
-    if n == 0:
-        return
-    co = np.empty((n, 2), np.float32)
-    co[:, 0] = frames
-    co[:, 1] = values
-    points.add(n)
-    points.foreach_set("co", co.ravel())
-    points.foreach_set("interpolation", np.full(n, compat.interpolation_value(interpolation), np.int32))
-    if types is not None:
-        points.foreach_set("type", np.ascontiguousarray(types, np.int32))
+    write_keys(fc, frames, values, interpolation, types)
     fc.update()
 
 
@@ -235,26 +245,30 @@ def _ensure(action, arm, path: str, index: int, group: str):
 
 
 def write_hand_keys(arm, action, keys: HandKeys, write_visibility: bool = True,
-                    keep: dict | None = None) -> None:
+                    keep: np.ndarray | None = None) -> None:
     """Replace the hand's rotation / wrist-location keys in ``action`` by ``keys``
     (keys on present samples only, LINEAR, sign-continuous) and its visibility.
 
-    keep: optional ``{bone_index or 'loc': key indices}`` to key only a subset
-    (key reduction); default every present sample.
+    keep: optional (N, 17) bool, the samples to key per channel (16 bone rotations,
+    then the wrist location; see ``keyreduce.reduce_hand_keys``); default every
+    present sample.  Only present samples are ever keyed.
     """
     names = joint_bone_names(arm)
-    idx = np.flatnonzero(keys.present)
-    frames = keys.frames[idx]
-    q = quat_sign_continuity(keys.quats[idx], axis=0)
+    keep = np.ones((len(keys.frames), NUM_JOINTS + 1), bool) if keep is None else np.asarray(keep, bool)
+    keep = keep & keys.present[:, None]
+    # One chain over the present samples: the (hidden) interpolation across a gap
+    # also takes the short way.
+    q = keys.quats.copy()
+    q[keys.present] = quat_sign_continuity(keys.quats[keys.present])
     for j, name in enumerate(names):
-        sub = np.arange(len(idx)) if keep is None else keep[j]
+        sub = keep[:, j]
         for c in range(4):
             fc = _ensure(action, arm, ROT_PATH.format(name), c, name)
-            _replace_keys(fc, frames[sub], q[sub, j, c], 'LINEAR', keys.types[idx][sub])
-    sub = np.arange(len(idx)) if keep is None else keep["loc"]
+            _replace_keys(fc, keys.frames[sub], q[sub, j, c], 'LINEAR', keys.types[sub])
+    sub = keep[:, NUM_JOINTS]
     for c in range(3):
         fc = _ensure(action, arm, LOC_PATH.format(names[0]), c, names[0])
-        _replace_keys(fc, frames[sub], keys.loc[idx][sub, c], 'LINEAR', keys.types[idx][sub])
+        _replace_keys(fc, keys.frames[sub], keys.loc[sub, c], 'LINEAR', keys.types[sub])
     if write_visibility:
         write_visibility_keys(arm, action, keys.frames, keys.present)
 
@@ -288,11 +302,15 @@ class EditReport:
 
     changed: int
     metric: str = ""
-    before: float = 0.0
-    after: float = 0.0
+    before: float | int = 0.0
+    after: float | int = 0.0
 
     def message(self, what: str) -> str:
-        m = f"; {self.metric} {self.before:.3g} -> {self.after:.3g}" if self.metric else ""
+        """e.g. ``"Reduce Keys: 72 frames changed; keys 4824 -> 1210"`` (counts are
+        printed as integers, measures with 3 significant digits)."""
+        def num(v):
+            return str(v) if isinstance(v, (int, np.integer)) else f"{v:.3g}"
+        m = f"; {self.metric} {num(self.before)} -> {num(self.after)}" if self.metric else ""
         return f"{what}: {self.changed} frames changed{m}"
 
 
@@ -376,7 +394,9 @@ def _to_motion(arm, k: HandKeys) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def _from_motion(arm, q: np.ndarray, root: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     rest_rot, rest_head = rest_frames(arm)
-    bq = rig.motion_to_bone_quats(q, rest_rot)
+    # Keep each sample's norm: a sample between two reduced keys is their lerp, and
+    # re-keying it with a unit value would bend the curve around it.
+    bq = rig.motion_to_bone_quats(q, rest_rot) * np.linalg.norm(q, axis=-1, keepdims=True)
     loc = rig.root_to_bone_location(root, rest_rot[0], rest_head[0])
     return bq, loc
 
@@ -393,53 +413,49 @@ def swap_hands(arm, frame_start: float, frame_end: float, other=None) -> EditRep
     frames = np.union1d(_grid(arm, act_a), _grid(other, act_b))
     step = min(float(arm[STEP_PROP]), float(other[STEP_PROP]))
     frames = frames[0] + step * np.arange(int(np.round((frames[-1] - frames[0]) / step)) + 1)
-    ka, kb = read_hand_keys(arm, act_a, frames), read_hand_keys(other, act_b, frames)
+    ka, kb = read_hand_keys(arm, act_a, frames, normalize=False), read_hand_keys(other, act_b, frames, normalize=False)
     sel = ka.select(frame_start, frame_end)
     ma, mb = _to_motion(arm, ka), _to_motion(other, kb)
     ma, mb = mocap_edit.swap_hands(ma, mb, sel)
-    for ob, act, k, m in ((arm, act_a, ka, ma), (other, act_b, kb, mb)):
+    keyed_a, keyed_b = _swapped_keys(ka.keyed, kb.keyed, sel, ma[2]), _swapped_keys(kb.keyed, ka.keyed, sel, mb[2])
+    for ob, act, k, m, keyed in ((arm, act_a, ka, ma, keyed_a), (other, act_b, kb, mb, keyed_b)):
         k.quats, k.loc = _from_motion(ob, m[0], m[1])
         k.present = m[2]
         ob[STEP_PROP] = step
-        write_hand_keys(ob, act, k)
+        write_hand_keys(ob, act, k, keep=keyed)
     return EditReport(int(sel.sum()))
+
+
+def _swapped_keys(own: np.ndarray, other: np.ndarray, sel: np.ndarray, present: np.ndarray) -> np.ndarray:
+    """Key samples (N, 17) of a hand after a swap: its own keys outside ``sel``, the
+    other hand's inside (both curves are linear between their keys, and the swap's
+    conversion is linear, so a reduced hand stays reduced and evaluates the same),
+    plus every channel on both sides of the range edges and at the ends of each
+    present stretch."""
+    keep = np.where(sel[:, None], other, own)
+    edge = np.flatnonzero(np.diff(sel.astype(np.int8)))
+    keep[np.concatenate([edge, edge + 1])] = True
+    d = np.diff(np.concatenate([[0], present.astype(np.int8), [0]]))
+    keep[np.flatnonzero(d == 1)] = True
+    keep[np.flatnonzero(d == -1) - 1] = True
+    return keep
 
 
 def reduce_hand_keys(arm, frame_start: float, frame_end: float, angle_deg: float = 0.5,
                      distance_mm: float = 1.0) -> EditReport:
     """Keep the fewest keys so that every sample is within ``angle_deg`` (per bone,
-    geodesic) and the wrist within ``distance_mm`` (Douglas-Peucker, per bone).
-    Keys outside the range and at segment ends are kept."""
+    geodesic) and the wrist within ``distance_mm``: ``keyreduce.reduce_hand_keys``,
+    the same reduction as ``lagc-hand cleanup --reduce`` (each bone on its own, each
+    visible stretch on its own).  Keys outside the range and at gap edges are kept."""
     _check_range(frame_start, frame_end)
     action = edit_action(arm)
     k = read_hand_keys(arm, action)
-    idx = np.flatnonzero(k.present)
-    frames = k.frames[idx]
-    q = quat_sign_continuity(k.quats[idx], axis=0)
-    inside = k.select(frame_start, frame_end)[idx]
-    # Split at gaps (a hidden stretch) and at the range edges: those keys stay.
-    step = float(arm[STEP_PROP])
-    brk = np.concatenate([[0], np.flatnonzero(np.diff(frames) > step * 1.5) + 1, [len(frames)]])
-    edges = np.flatnonzero(np.diff(inside.astype(np.int8))) + 1
-    cuts = np.unique(np.concatenate([brk, edges]))
-    keep: dict = {}
-    for j in list(range(NUM_JOINTS)) + ["loc"]:
-        kept = []
-        for s, e in zip(cuts[:-1], cuts[1:]):
-            if not inside[s]:
-                kept.append(np.arange(s, e))
-                continue
-            if j == "loc":
-                sub = keyreduce.reduce_vector_keys(frames[s:e], k.loc[idx][s:e], distance_mm / 1000.0)
-            else:
-                sub = keyreduce.reduce_quaternion_keys(frames[s:e], q[s:e, j], np.radians(angle_deg))
-            kept.append(s + sub)
-        keep[j] = np.concatenate(kept) if kept else np.zeros(0, np.int64)
-    before = (len(idx)) * (NUM_JOINTS * 4 + 3)
-    k.quats[idx] = q
+    sel = k.select(frame_start, frame_end)
+    keep = keyreduce.reduce_hand_keys(k.frames, k.present, k.quats, k.loc, np.radians(angle_deg),
+                                      distance_mm / 1000.0, sel, k.keyed)
+    before = keyreduce.fcurve_key_count(k.keyed & k.present[:, None])
     write_hand_keys(arm, action, k, write_visibility=False, keep=keep)
-    after = sum(len(v) * (4 if j != "loc" else 3) for j, v in keep.items())
-    return EditReport(int(inside.sum()), "keys", float(before), float(after))
+    return EditReport(int((sel & k.present).sum()), "keys", before, keyreduce.fcurve_key_count(keep))
 
 
 def refit_hand_shape(arm, keypoints3d: np.ndarray, present: np.ndarray) -> mocap_edit.ScaleFit:
@@ -625,12 +641,4 @@ class LAGCHAND_OT_refit_shape(bpy.types.Operator):
 CLASSES = (LAGCHAND_OT_smooth, LAGCHAND_OT_despike, LAGCHAND_OT_fill_gaps, LAGCHAND_OT_swap_hands,
            LAGCHAND_OT_reset_raw, LAGCHAND_OT_reduce_keys, LAGCHAND_OT_refit_shape)
 
-
-def register():
-    for cls in CLASSES:
-        bpy.utils.register_class(cls)
-
-
-def unregister():
-    for cls in reversed(CLASSES):
-        bpy.utils.unregister_class(cls)
+register, unregister = bpy.utils.register_classes_factory(CLASSES)

@@ -17,12 +17,17 @@ def _range(context) -> tuple[int, int]:
     return s.frame_start, s.frame_end
 
 
-class VIEW3D_PT_lagc_hand_cleanup(bpy.types.Panel):
-    bl_label = "Cleanup"
+class _SubPanel:
+    """A closed-by-default panel in the sidebar's LAGC-Hand tab."""
+
     bl_space_type = 'VIEW_3D'
     bl_region_type = 'UI'
     bl_category = "LAGC-Hand"
     bl_options = {'DEFAULT_CLOSED'}
+
+
+class VIEW3D_PT_lagc_hand_cleanup(_SubPanel, bpy.types.Panel):
+    bl_label = "Cleanup"
 
     def draw(self, context):
         layout = self.layout
@@ -44,12 +49,8 @@ class VIEW3D_PT_lagc_hand_cleanup(bpy.types.Panel):
         layout.operator(cleanup_ops.LAGCHAND_OT_refit_shape.bl_idname, icon='FULLSCREEN_ENTER')
 
 
-class VIEW3D_PT_lagc_hand_retarget(bpy.types.Panel):
+class VIEW3D_PT_lagc_hand_retarget(_SubPanel, bpy.types.Panel):
     bl_label = "Retarget"
-    bl_space_type = 'VIEW_3D'
-    bl_region_type = 'UI'
-    bl_category = "LAGC-Hand"
-    bl_options = {'DEFAULT_CLOSED'}
 
     def draw(self, context):
         layout = self.layout
@@ -61,12 +62,4 @@ class VIEW3D_PT_lagc_hand_retarget(bpy.types.Panel):
 
 CLASSES = (VIEW3D_PT_lagc_hand_cleanup, VIEW3D_PT_lagc_hand_retarget)
 
-
-def register():
-    for cls in CLASSES:
-        bpy.utils.register_class(cls)
-
-
-def unregister():
-    for cls in reversed(CLASSES):
-        bpy.utils.unregister_class(cls)
+register, unregister = bpy.utils.register_classes_factory(CLASSES)

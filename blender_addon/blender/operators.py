@@ -303,9 +303,11 @@ def _cancel_on_load(*_args):
         wm.lagc_hand_running = False
 
 
+_register_classes, _unregister_classes = bpy.utils.register_classes_factory(CLASSES)
+
+
 def register():
-    for cls in CLASSES:
-        bpy.utils.register_class(cls)
+    _register_classes()
     bpy.types.TOPBAR_MT_file_import.append(menu_import)
     bpy.app.handlers.load_pre.append(_cancel_on_load)
 
@@ -318,5 +320,4 @@ def unregister():
     for handler in [h for h in bpy.app.handlers.load_pre if getattr(h, "__name__", "") == "_cancel_on_load"]:
         bpy.app.handlers.load_pre.remove(handler)
     bpy.types.TOPBAR_MT_file_import.remove(menu_import)
-    for cls in reversed(CLASSES):
-        bpy.utils.unregister_class(cls)
+    _unregister_classes()

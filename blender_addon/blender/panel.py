@@ -55,9 +55,6 @@ class VIEW3D_PT_lagc_hand(bpy.types.Panel):
         col.operator(operators.LAGCHAND_OT_import_motion.bl_idname, icon='IMPORT')
 
 
-def register():
-    bpy.utils.register_class(VIEW3D_PT_lagc_hand)
+CLASSES = (VIEW3D_PT_lagc_hand,)
 
-
-def unregister():
-    bpy.utils.unregister_class(VIEW3D_PT_lagc_hand)
+register, unregister = bpy.utils.register_classes_factory(CLASSES)

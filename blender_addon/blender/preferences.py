@@ -52,9 +52,6 @@ def result_dir(context=None) -> str:
         return os.path.join(tempfile.gettempdir(), "lagc-hand-results")
 
 
-def register():
-    bpy.utils.register_class(LagcHandPreferences)
+CLASSES = (LagcHandPreferences,)
 
-
-def unregister():
-    bpy.utils.unregister_class(LagcHandPreferences)
+register, unregister = bpy.utils.register_classes_factory(CLASSES)

@@ -105,8 +105,11 @@ def draw_camera_options(layout, settings: LagcHandSettings) -> None:
         layout.prop(settings, name)
 
 
+_register_classes, _unregister_classes = bpy.utils.register_classes_factory((LagcHandSettings,))
+
+
 def register():
-    bpy.utils.register_class(LagcHandSettings)
+    _register_classes()
     bpy.types.Scene.lagc_hand = PointerProperty(type=LagcHandSettings)
     wm = bpy.types.WindowManager
     wm.lagc_hand_progress = FloatProperty(name="Progress", subtype='PERCENTAGE', min=0, max=100)
@@ -118,4 +121,4 @@ def unregister():
     wm = bpy.types.WindowManager
     del wm.lagc_hand_running, wm.lagc_hand_status, wm.lagc_hand_progress
     del bpy.types.Scene.lagc_hand
-    bpy.utils.unregister_class(LagcHandSettings)
+    _unregister_classes()

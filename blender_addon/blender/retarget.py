@@ -397,9 +397,6 @@ class LAGCHAND_OT_retarget(bpy.types.Operator):
         return {'FINISHED'}
 
 
-def register():
-    bpy.utils.register_class(LAGCHAND_OT_retarget)
+CLASSES = (LAGCHAND_OT_retarget,)
 
-
-def unregister():
-    bpy.utils.unregister_class(LAGCHAND_OT_retarget)
+register, unregister = bpy.utils.register_classes_factory(CLASSES)

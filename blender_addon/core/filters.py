@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .rotations import quat_normalize, quat_slerp
+from .rotations import quat_normalize, quat_sign_continuity, quat_slerp
 
 
 def segments(present: np.ndarray) -> list[tuple[int, int]]:
@@ -56,43 +56,65 @@ def gaussian_smooth(x: np.ndarray, present: np.ndarray, sigma: float, weights: n
     return out
 
 
-def quat_continuity_segments(q: np.ndarray, present: np.ndarray) -> np.ndarray:
-    """Sign-continuous quaternions (T, ..., 4) within each present segment."""
-    q = np.array(q, np.float64, copy=True)
-    for s, e in segments(present):
-        for t in range(s + 1, e):
-            dot = np.sum(q[t] * q[t - 1], axis=-1, keepdims=True)
-            q[t] = np.where(dot < 0, -q[t], q[t])
-    return q
-
-
 def smooth_quats(q: np.ndarray, present: np.ndarray, sigma: float, weights: np.ndarray | None = None) -> np.ndarray:
     """Gaussian-smooth unit quaternions (T, ..., 4) in time; returns unit quaternions."""
-    qc = quat_continuity_segments(q, present)
+    qc = quat_sign_continuity(q, 0, present)
     return quat_normalize(gaussian_smooth(qc, present, sigma, weights))
 
 
-def despike(x: np.ndarray, present: np.ndarray, threshold: float, window: int = 2) -> np.ndarray:
-    """Flag samples that jump away from both neighbourhoods and come back.
+def _window_medians(x: np.ndarray, seg_lo: np.ndarray, seg_hi: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Per sample ``t``, the median of ``x[t + k]`` over ``k`` in ``offsets`` that stay
+    inside ``[seg_lo[t], seg_hi[t])``.  x (T, C, D) -> (T, C, D); NaN where none do.
+    Equal to ``np.median`` of that slice (the mean of the one or two middle values)."""
+    T = len(x)
+    idx = np.arange(T)[:, None] + offsets[None, :]  # (T, W)
+    ok = (idx >= seg_lo[:, None]) & (idx < seg_hi[:, None])
+    win = x[np.clip(idx, 0, T - 1)]  # (T, W, C, D)
+    win = np.where(ok[:, :, None, None], win, np.nan)
+    win = np.sort(win, axis=1)  # NaN sorts last
+    n = ok.sum(axis=1)
+    rows = np.arange(T)
+    lo, hi = win[rows, np.maximum(n - 1, 0) // 2], win[rows, n // 2]
+    return np.where((n > 0)[:, None, None], 0.5 * (lo + hi), np.nan)
 
-    x: (T, D) float (flattened per-sample features, e.g. positions).
-    A sample is a spike when its distance to the median of the ``window``
-    samples on each side exceeds ``threshold`` *and* the two sides agree with
-    each other within ``threshold`` (so a real fast move is not a spike).
-    Returns (T,) bool spikes (never True outside ``present``).
+
+def despike(x: np.ndarray, present: np.ndarray, threshold, window: int = 2) -> np.ndarray:
+    """Flag samples that jump away from both neighbourhoods and come back: the one
+    spike detector (the pipeline's root despiking, the add-on's and the command
+    line's Remove Spikes).
+
+    x: (T, D) one feature vector per sample (e.g. a position), or (T, C, D) with
+    ``C`` independent channels (e.g. one quaternion per joint).  threshold: the
+    distance in x's unit, a scalar or one per channel (C,).
+    A sample is a spike when its distance to the mean of the medians of the
+    ``window`` samples on each side (inside its present segment) exceeds
+    ``threshold`` *and* the two sides agree with each other within ``threshold``
+    (so a real fast move is not a spike).  Segment ends are never spikes.
+    Returns (T,) bool for (T, D) input, (T, C) bool for (T, C, D) input.
     """
-    x = np.asarray(x, np.float64).reshape(len(x), -1)
+    x = np.asarray(x, np.float64)
+    single = x.ndim <= 2
+    xc = x.reshape(len(x), 1, -1) if single else x
+    T, C = xc.shape[:2]
+    thr = np.broadcast_to(np.asarray(threshold, np.float64), (C,))
     present = np.asarray(present, bool)
-    spikes = np.zeros(len(x), bool)
-    for s, e in segments(present):
-        for t in range(s + 1, e - 1):
-            lo = x[max(s, t - window):t]
-            hi = x[t + 1:min(e, t + 1 + window)]
-            ml, mh = np.median(lo, 0), np.median(hi, 0)
-            ref = 0.5 * (ml + mh)
-            if np.linalg.norm(x[t] - ref) > threshold and np.linalg.norm(ml - mh) < threshold:
-                spikes[t] = True
-    return spikes
+    spikes = np.zeros((T, C), bool)
+    segs = segments(present)
+    if T < 3 or not segs:
+        return spikes[:, 0] if single else spikes
+    seg_lo, seg_hi = np.zeros(T, np.int64), np.zeros(T, np.int64)
+    for s, e in segs:
+        seg_lo[s:e], seg_hi[s:e] = s, e
+    k = np.arange(1, window + 1)
+    ml = _window_medians(xc, seg_lo, seg_hi, -k)
+    mh = _window_medians(xc, seg_lo, seg_hi, k)
+    t = np.arange(T)
+    inner = present & (t > seg_lo) & (t < seg_hi - 1)
+    with np.errstate(invalid="ignore"):
+        away = np.linalg.norm(xc - 0.5 * (ml + mh), axis=-1) > thr
+        agree = np.linalg.norm(ml - mh, axis=-1) < thr
+    spikes = inner[:, None] & away & agree
+    return spikes[:, 0] if single else spikes
 
 
 def fill_gaps(present: np.ndarray, max_gap: int) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:

@@ -22,6 +22,8 @@ from typing import Callable
 
 import numpy as np
 
+from .rotations import quat_sign_continuity
+
 ErrorFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
@@ -102,3 +104,86 @@ def interpolate_keys(frames: np.ndarray, key_idx: np.ndarray, values: np.ndarray
     flat = values.reshape(len(values), -1)[key_idx]
     out = np.stack([np.interp(frames, kf, flat[:, c]) for c in range(flat.shape[1])], axis=1)
     return out.reshape(values.shape)
+
+
+# --------------------------------------------------------------------------- one hand
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """Runs of True as ``[(start, end_exclusive), ...]``."""
+    d = np.diff(np.concatenate([[0], np.asarray(mask, np.int8), [0]]))
+    return list(zip(np.flatnonzero(d == 1).tolist(), np.flatnonzero(d == -1).tolist()))
+
+
+def reduce_hand_keys(frames: np.ndarray, present: np.ndarray, quats: np.ndarray, loc: np.ndarray,
+                     angle_tol_rad: float, distance_tol_m: float, sel: np.ndarray | None = None,
+                     keyed: np.ndarray | None = None) -> np.ndarray:
+    """Which samples of one hand keep a key, per channel: THE key reduction of the
+    add-on's Reduce Keys and of ``lagc-hand cleanup --reduce``.
+
+    frames:  (N,) strictly increasing sample frames (a uniform grid, absent samples included).
+    present: (N,) bool; absent samples never get a key and split the motion: each
+             present stretch is reduced on its own, so nothing is interpolated
+             across a gap and the samples around a gap stay keys.
+    quats:   (N, J, 4) unit quaternions w-x-y-z, one channel per joint (any fixed frame
+             per joint: the angle test is invariant under a constant rotation).
+    loc:     (N, 3) wrist location, metres.
+    angle_tol_rad / distance_tol_m: the largest error allowed at any sample, per joint
+             (geodesic angle) and for the wrist (Euclidean distance).
+    sel:     (N,) bool, the samples the reduction may change (default all); it also
+             splits the runs, and keys inside it never depend on what lies outside.
+    keyed:   (N, J+1) bool, the keys there are now (default: every present sample);
+             outside ``sel`` they stay as they are, plus a key on each sample next to
+             a reduced run so the curve outside the range is unchanged.
+    Returns keep (N, J+1) bool: columns 0..J-1 the joints' rotations, column J the
+    wrist location.  Each channel is reduced independently (Blender, FBX and glTF key
+    each F-Curve / channel on its own, so a still thumb needs no keys where the index
+    finger moves).
+    """
+    frames = np.asarray(frames, np.float64)
+    present = np.asarray(present, bool)
+    q = np.asarray(quats, np.float64)
+    x = np.asarray(loc, np.float64)
+    n, J = q.shape[:2]
+    sel = np.ones(n, bool) if sel is None else np.asarray(sel, bool)
+    keep = np.zeros((n, J + 1), bool)
+    keep[present] = True if keyed is None else np.asarray(keyed, bool)[present]
+    for s, e in _runs(present):  # segment ends always carry a key
+        keep[[s, e - 1]] = True
+    qc = quat_sign_continuity(q, 0, present)
+    for s, e in _runs(present & sel):
+        keep[s:e] = False
+        for j in range(J):
+            keep[s + reduce_quaternion_keys(frames[s:e], qc[s:e, j], angle_tol_rad), j] = True
+        keep[s + reduce_vector_keys(frames[s:e], x[s:e], distance_tol_m), J] = True
+        for o in (s - 1, e):  # the neighbours outside the range keep the outside curve
+            if 0 <= o < n and present[o] and not sel[o]:
+                keep[o] = True
+    return keep
+
+
+def evaluate_hand_keys(frames: np.ndarray, present: np.ndarray, quats: np.ndarray, loc: np.ndarray,
+                       keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """What keys ``keep`` (N, J+1) of :func:`reduce_hand_keys` evaluate to at every
+    present sample: per channel, component-wise linear interpolation between its
+    keys (Blender's LINEAR F-Curves), quaternions renormalised.  Returns new
+    ``(quats (N, J, 4), loc (N, 3))``; absent samples unchanged."""
+    frames = np.asarray(frames, np.float64)
+    present = np.asarray(present, bool)
+    q = quat_sign_continuity(quats, 0, present)
+    x = np.array(loc, np.float64, copy=True)
+    J = q.shape[1]
+    q_out = q.copy()
+    p = np.flatnonzero(present)
+    for j in range(J):
+        q_out[p, j] = interpolate_keys(frames[p], np.flatnonzero(keep[p, j]), q[p, j])
+    x[p] = interpolate_keys(frames[p], np.flatnonzero(keep[p, J]), x[p])
+    q_out[p] /= np.linalg.norm(q_out[p], axis=-1, keepdims=True)
+    return q_out, x
+
+
+def fcurve_key_count(keep: np.ndarray) -> int:
+    """Keys on the F-Curves of ``keep`` (N, J+1): 4 per rotation key (w, x, y, z),
+    3 per wrist location key (x, y, z), as Blender's Graph Editor counts them."""
+    keep = np.asarray(keep, bool)
+    return int(4 * keep[:, :-1].sum() + 3 * keep[:, -1].sum())

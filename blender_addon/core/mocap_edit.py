@@ -1,7 +1,8 @@
 """Mocap cleanup edits on one hand's sampled motion, numpy only.
 
 The Blender operators (``blender/cleanup_ops.py``) and ``lagc-hand cleanup``
-both call these functions, so the add-on cleans exactly like the command line.
+both call these functions (and ``keyreduce.reduce_hand_keys`` for key
+reduction), so the add-on cleans exactly like the command line.
 
 Data model (one hand, ``N`` samples on a uniform frame grid):
 
@@ -26,7 +27,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import filters
-from .rotations import quat_angle_between, quat_conjugate, quat_multiply, quat_normalize, quat_slerp, quat_to_axis_angle
+from .rotations import (quat_angle_between, quat_conjugate, quat_multiply, quat_normalize, quat_sign_continuity,
+                        quat_slerp, quat_to_axis_angle)
 from .skeleton import MANO21_TO_PUBLIC, PUBLIC_PARENTS
 
 
@@ -115,14 +117,10 @@ def find_spikes(quats: np.ndarray, loc: np.ndarray, present: np.ndarray, angle_d
     """(N, J+1) bool: per joint (and the wrist location, last column), samples that
     jump away by more than the threshold and come back within 1-2 samples
     (:func:`filters.despike` with a 3-sample window on each side)."""
-    q = filters.quat_continuity_segments(np.asarray(quats, np.float64), present)
-    n, J = q.shape[:2]
-    out = np.zeros((n, J + 1), bool)
-    thr = _chord(np.radians(angle_deg))
-    for j in range(J):
-        out[:, j] = filters.despike(q[:, j], present, thr, window=3)
-    out[:, J] = filters.despike(np.asarray(loc, np.float64), present, distance_m, window=3)
-    return out
+    q = quat_sign_continuity(quats, 0, present)
+    rot = filters.despike(q, present, _chord(np.radians(angle_deg)), window=3)
+    wrist = filters.despike(np.asarray(loc, np.float64), present, distance_m, window=3)
+    return np.concatenate([rot, wrist[:, None]], axis=1)
 
 
 def _bridge(n: int, bad: np.ndarray, ok: np.ndarray):
@@ -210,10 +208,7 @@ def fill_gaps(quats: np.ndarray, loc: np.ndarray, present: np.ndarray, max_gap: 
         # Catmull-Rom tangents (finite differences over the neighbours) in units of the
         # gap parameter f in [0, 1], which spans a - b samples.
         span = float(a - b)
-        qq = q[[b2, b, a, a2]].copy()
-        for k in range(1, 4):
-            dot = np.sum(qq[k] * qq[k - 1], axis=-1, keepdims=True)
-            qq[k] = np.where(dot < 0, -qq[k], qq[k])
+        qq = quat_sign_continuity(q[[b2, b, a, a2]])
         m0 = (qq[2] - qq[0]) * span / (a - b2)
         m1 = (qq[3] - qq[1]) * span / (a2 - b)
         q[s:e] = quat_normalize(_hermite(qq[1], qq[2], m0, m1, f))
@@ -224,9 +219,10 @@ def fill_gaps(quats: np.ndarray, loc: np.ndarray, present: np.ndarray, max_gap: 
     return q, x, new_present
 
 
-def swap_hands(a: tuple[np.ndarray, np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray, np.ndarray],
-               sel: np.ndarray) -> tuple[tuple, tuple]:
-    """Exchange two hands' ``(quats, loc, present)`` where ``sel`` is true.
+def swap_hands(a: tuple[np.ndarray, ...], b: tuple[np.ndarray, ...], sel: np.ndarray) -> tuple[tuple, tuple]:
+    """Exchange two hands' arrays (e.g. ``(quats, loc, present)``, each (N, ...)) where
+    ``sel`` (N,) is true; returns new tuples.  The add-on's Swap and ``lagc-hand
+    cleanup --swap`` both call it.
 
     Both must be in the same semantics (HandMotion: MANO joint rotations and
     camera-frame roots; Blender converts bone-local keys to that first): the
@@ -235,9 +231,11 @@ def swap_hands(a: tuple[np.ndarray, np.ndarray, np.ndarray], b: tuple[np.ndarray
     exchanging the stored values, and swap(swap(x)) == x exactly.
     """
     sel = np.asarray(sel, bool)
+    if len(a) != len(b):
+        raise MocapEditError(f"the two hands hold {len(a)} and {len(b)} arrays")
     out_a = [np.array(v, copy=True) for v in a]
     out_b = [np.array(v, copy=True) for v in b]
-    for k in range(3):
+    for k in range(len(a)):
         out_a[k][sel] = b[k][sel]
         out_b[k][sel] = a[k][sel]
     return tuple(out_a), tuple(out_b)

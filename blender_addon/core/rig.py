@@ -28,7 +28,7 @@ import numpy as np
 
 # The camera maths lives in .camera; re-exported for the scene writer's callers.
 from .camera import CameraParams, camera_params  # noqa: F401
-from .rotations import matrix_to_quat, quat_conjugate, quat_multiply, quat_normalize
+from .rotations import matrix_to_quat, quat_conjugate, quat_multiply, quat_normalize, quat_sign_continuity
 from .skeleton import MANO_JOINT_NAMES, MANO_PARENTS, NUM_JOINTS, TIP_NAMES, TIP_PARENTS
 
 #: Blender suffix of each side (Blender's mirror tools pair ``.L`` / ``.R``).
@@ -156,25 +156,7 @@ def motion_to_bone_quats(quats: np.ndarray, rest_rot: np.ndarray) -> np.ndarray:
     """
     q_rest = matrix_to_quat(np.asarray(rest_rot, dtype=np.float64))
     q = quat_multiply(quat_conjugate(q_rest)[None], quat_multiply(np.asarray(quats, np.float64), q_rest[None]))
-    return sign_continuous(quat_normalize(q))
-
-
-def sign_continuous(q: np.ndarray) -> np.ndarray:
-    """Quaternions (T, ..., 4) with signs flipped so consecutive samples have a
-    non-negative dot product (``q`` and ``-q`` are the same rotation, but keys
-    on opposite hemispheres interpolate the long way round).
-
-    Same result as ``rotations.quat_sign_continuity`` along axis 0, without a
-    Python loop over time: sample ``t`` is flipped by the product of the signs
-    of all consecutive dot products up to ``t``.
-    """
-    q = np.asarray(q, dtype=np.float64)
-    if q.shape[0] < 2:
-        return q.copy()
-    dots = np.sum(q[1:] * q[:-1], axis=-1)
-    flips = np.cumprod(np.where(dots < 0, -1.0, 1.0), axis=0)
-    factor = np.concatenate([np.ones_like(flips[:1]), flips], axis=0)
-    return q * factor[..., None]
+    return quat_sign_continuity(quat_normalize(q))
 
 
 def bone_quats_to_motion(bone_quats: np.ndarray, rest_rot: np.ndarray) -> np.ndarray:

@@ -123,15 +123,38 @@ def matrix_to_quat(m: np.ndarray) -> np.ndarray:
     return q.reshape(shape + (4,))
 
 
-def quat_sign_continuity(q: np.ndarray, axis: int = 0) -> np.ndarray:
+def quat_sign_continuity(q: np.ndarray, axis: int = 0, present: np.ndarray | None = None) -> np.ndarray:
     """Flip signs along ``axis`` (time) so consecutive quaternions have a
-    non-negative dot product; ``q`` and ``-q`` are the same rotation but
-    interpolating between them takes the long way round."""
-    q = np.array(q, dtype=np.float64, copy=True)
-    q = np.moveaxis(q, axis, 0)
-    for t in range(1, q.shape[0]):
-        dot = np.sum(q[t] * q[t - 1], axis=-1, keepdims=True)
-        q[t] = np.where(dot < 0, -q[t], q[t])
+    non-negative dot product; ``q`` and ``-q`` are the same rotation but keys or
+    averages on opposite hemispheres take the long way round.
+
+    q:       (..., T, ..., 4) quaternions, time on ``axis``; any trailing joint axes.
+    present: optional (T,) bool: each run of present samples is made continuous on
+             its own (it keeps its first sample's sign) and absent samples are
+             returned unchanged, so a hand that left and came back is not tied
+             to what its absent samples hold.
+
+    The one implementation of sign continuity (the fit, the two-hand fit, the
+    filters, key reduction, the scene writer and the add-on's edits all call it).
+    Vectorised: sample ``t`` is flipped iff an odd number of the consecutive dot
+    products from its run's start to ``t`` are negative (a dot product of exactly
+    0, two rotations 180 degrees apart, counts as non-negative).
+    """
+    q = np.moveaxis(np.array(q, dtype=np.float64, copy=True), axis, 0)
+    T = q.shape[0]
+    if T < 2:
+        return np.moveaxis(q, 0, axis)
+    neg = np.sum(q[1:] * q[:-1], axis=-1) < 0  # (T-1, ...)
+    count = np.concatenate([np.zeros_like(neg[:1], dtype=np.int64), np.cumsum(neg, axis=0)], axis=0)
+    if present is not None:
+        p = np.asarray(present, bool)
+        if p.shape != (T,):
+            raise ValueError(f"present has shape {p.shape}, expected ({T},)")
+        # Restart the count at each run start (and at every absent sample).
+        start = np.concatenate([[True], ~(p[1:] & p[:-1])])
+        run_start = np.maximum.accumulate(np.where(start, np.arange(T), 0))
+        count = count - count[run_start]
+    q = np.where((count % 2 == 1)[..., None], -q, q)
     return np.moveaxis(q, 0, axis)
 
 

@@ -205,3 +205,13 @@ def always_present_motion(T: int, seed: int, frames: np.ndarray, fps: float, foc
     step = float(np.median(np.diff(frames))) if len(frames) > 1 else 1.0
     return hm.HandMotion(fps=fps, frames=frames, times=frames / (fps * step), image_size=(640, 480), intrinsics=K,
                          faces=faces, skin_weights=weights, hand_model="synthetic", hands=hands).validate()
+
+
+def hide(hand: hm.HandTrackMotion, frames: slice) -> None:
+    """In place: the hand is absent over ``frames`` (samples), as a HandMotion stores
+    an absent hand (no confidence, identity rotations, zero keypoints)."""
+    hand.present[frames] = False
+    hand.confidence[frames] = 0.0
+    for v in (hand.raw, hand.clean):
+        v.quats[frames] = (1, 0, 0, 0)
+        v.keypoints3d[frames] = 0

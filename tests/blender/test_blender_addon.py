@@ -42,7 +42,13 @@ def test_built_zip_is_a_valid_extension(ext, tmp_path):
         names = z.namelist()
         manifest = z.read("blender_manifest.toml").decode()
         sources = {n: z.read(n).decode() for n in names if n.endswith(".py")}
-    assert zip_path.name == "lagc_hand-0.1.0.zip"
+    # the version is written once, in pyproject.toml: the zip name and its manifest follow it
+    import tomllib
+
+    with open(os.path.join(REPO, "pyproject.toml"), "rb") as f:
+        version = tomllib.load(f)["project"]["version"]
+    assert zip_path.name == f"lagc_hand-{version}.zip"
+    assert tomllib.loads(manifest)["version"] == version
     assert 'id = "lagc_hand"' in manifest and "[permissions]" in manifest
     assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
     assert {"__init__.py", "client.py", "jobs.py", "blender/scene.py", "core/handmotion.py"} <= set(names)

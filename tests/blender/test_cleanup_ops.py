@@ -3,7 +3,10 @@ jitter, spikes, gaps and identity switches.  Each edit must improve the metric
 it targets by a stated amount (see each test's docstring)."""
 from __future__ import annotations
 
+import json
 import os
+import re
+import subprocess
 import sys
 
 import numpy as np
@@ -15,7 +18,7 @@ from lagc_hand_blender.blender import cleanup_ops as co  # noqa: E402
 from lagc_hand_blender.blender import compat  # noqa: E402
 from lagc_hand_blender.blender.scene import ImportOptions, import_motion  # noqa: E402
 from lagc_hand_blender.core import handmotion as hm  # noqa: E402
-from lagc_hand_blender.core import rig  # noqa: E402
+from lagc_hand_blender.core import keyreduce, rig  # noqa: E402
 from lagc_hand_blender.core.mocap_edit import angle_error_deg, rotation_jitter_deg  # noqa: E402
 from lagc_hand_blender.core.rotations import axis_angle_to_quat, quat_multiply  # noqa: E402
 from lagc_hand_blender.core.skeleton import MANO21_TO_PUBLIC  # noqa: E402
@@ -126,11 +129,7 @@ def test_fill_gaps_within_tolerance_of_truth(truth, method, limit_deg):
     h = m.hands["right"]
     true_q = h.clean.quats.copy()
     gap = slice(20, 26)
-    h.present[gap] = False
-    h.confidence[gap] = 0.0
-    for v in (h.raw, h.clean):
-        v.quats[gap] = (1, 0, 0, 0)
-        v.keypoints3d[gap] = 0
+    lagc_synth.hide(h, gap)
     res = _import(m)
     arm = res.armatures["right"]
     k0 = co.read_hand_keys(arm)
@@ -274,5 +273,110 @@ def test_operators_register_and_run_undoably(truth):
             co.smooth_hand(res.meshes["right"], 1, 10)
         with pytest.raises(co.CleanupError, match="empty"):
             co.smooth_hand(arm, 10, 1)
+    finally:
+        co.unregister()
+
+
+def _fcurve_key_frames(arm) -> list[np.ndarray]:
+    """Scene frames of the keys of each of the 17 key channels (16 bone rotations, wrist location)."""
+    action = arm.animation_data.action
+    names = co.joint_bone_names(arm)
+    paths = [co.ROT_PATH.format(n) for n in names] + [co.LOC_PATH.format(names[0])]
+    out = []
+    for path in paths:
+        comps = [compat.find_fcurve(action, path, c) for c in range(3 if "location" in path else 4)]
+        frames = [np.array([kp.co[0] for kp in fc.keyframe_points]) for fc in comps]
+        for f in frames[1:]:
+            np.testing.assert_array_equal(f, frames[0])  # every component keyed on the same frames
+        out.append(frames[0])
+    return out
+
+
+def test_reduce_keys_cli_and_addon_give_the_same_keys(tmp_path):
+    """The same motion (noisy, one hand with a 5-sample gap, source stride 2) reduced by
+    ``lagc-hand cleanup --reduce 1 --reduce-mm 1`` and by the add-on's Reduce Keys
+    (1 deg, 1 mm): the same key frames on every channel of both hands (scene frame =
+    source frame + 1), no key inside the gap and keys on both sides of it, and
+    Blender's evaluation of the reduced F-Curves equals the command line's snapped
+    rotations within 0.01 deg and its wrist within 0.01 mm."""
+    n = 90
+    m = lagc_synth.always_present_motion(n, 8, np.arange(n, dtype=np.int64) * 2 + 10, fps=15.0, focal=700.0)
+    rng = np.random.default_rng(2)
+    for s in hm.SIDES:
+        c = m.hands[s].clean
+        c.quats = quat_multiply(c.quats, _noise(rng, (n, 16), 0.3)).astype(np.float32)
+    h = m.hands["left"]
+    gap = slice(40, 45)
+    lagc_synth.hide(h, gap)
+    path, out = tmp_path / "m.npz", tmp_path / "r.npz"
+    hm.save(m, path)
+    p = subprocess.run([sys.executable, "-m", "lagc_hand.cli", "cleanup", str(path), "-o", str(out),
+                        "--reduce", "1.0", "--reduce-mm", "1.0", "--json"], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    cli = json.loads(p.stdout)["hands"]
+    reduced = hm.load(out)
+    res = _import(m)
+    for s in hm.SIDES:
+        arm = res.armatures[s]
+        rep = co.reduce_hand_keys(arm, 1, 1000, angle_deg=1.0, distance_mm=1.0)
+        blender_keys = _fcurve_key_frames(arm)
+        cli_keys = list(cli[s]["key_frames"].values())
+        assert len(cli_keys) == 17
+        for c in range(17):
+            np.testing.assert_array_equal(blender_keys[c] - 1, cli_keys[c], err_msg=f"{s} channel {c}")
+        assert (rep.before, rep.after) == (cli[s]["keys_before"], cli[s]["keys_kept"])
+        assert rep.after * 3 <= rep.before
+        if s == "left":
+            for keys in cli_keys:  # source frames: 10 + 2 * sample
+                assert 10 + 2 * 39 in keys and 10 + 2 * 45 in keys
+                assert not set(keys) & set(range(10 + 2 * 40, 10 + 2 * 45))
+        # what Blender evaluates = what the command line wrote
+        k = co.read_hand_keys(arm)
+        q, root, present = co._to_motion(arm, k)
+        np.testing.assert_array_equal(present, reduced.hands[s].present)
+        err = angle_error_deg(q[present], reduced.hands[s].clean.quats[present])
+        dist = np.linalg.norm(root[present] - reduced.hands[s].clean.root[present], axis=-1)
+        print(f"reduce {s}: keys {rep.before} -> {rep.after}; Blender vs CLI max {err.max():.5f} deg, "
+              f"{1000 * dist.max():.5f} mm")
+        assert err.max() < 0.01 and dist.max() < 1e-5
+
+
+def test_swap_after_reduce_keeps_the_reduced_keys(truth):
+    """Swap Left/Right after Reduce Keys: each hand keeps about its reduced number of
+    keys (at most the two hands' reduced keys plus the range edges, not a key per
+    frame), and the swapped motion is exactly the swap of the reduced motion
+    (0.001 deg, 0.01 mm)."""
+    res = _import(_copy(truth))
+    arms = [res.armatures[s] for s in hm.SIDES]
+    reduced = [co.reduce_hand_keys(a, 1, T, angle_deg=1.0, distance_mm=1.0).after for a in arms]
+    before = [co._to_motion(a, co.read_hand_keys(a)) for a in arms]
+    co.swap_hands(arms[0], 25, 50)
+    dense = T * (16 * 4 + 3)
+    sel = (np.arange(T) + 1 >= 25) & (np.arange(T) + 1 <= 50)
+    for i, a in enumerate(arms):
+        k = co.read_hand_keys(a)
+        n_keys = keyreduce.fcurve_key_count(k.keyed)
+        print(f"swap after reduce {a[co.SIDE_PROP]}: {reduced[i]} keys reduced -> {n_keys} after swap (dense {dense})")
+        assert n_keys <= sum(reduced) + 4 * (16 * 4 + 3) and n_keys < dense / 2
+        q, root, present = co._to_motion(a, k)
+        want = [np.where(sel[:, None, None] if x.ndim == 3 else sel[:, None] if x.ndim == 2 else sel,
+                         before[1 - i][c], before[i][c]) for c, x in enumerate(before[i])]
+        np.testing.assert_array_equal(present, want[2])
+        assert angle_error_deg(q, want[0]).max() < 0.001
+        assert np.abs(root - want[1]).max() < 1e-5
+
+
+def test_reduce_keys_reports_integer_key_counts(truth, capfd):
+    """The operator's report prints key counts as integers ("keys 4824 -> 708"), not
+    "keys 4.82e+03 -> 708"."""
+    co.register()
+    try:
+        res = _import(_copy(truth))
+        bpy.context.view_layer.objects.active = res.armatures["right"]
+        capfd.readouterr()
+        assert bpy.ops.lagc_hand.cleanup_reduce(angle=1.0) == {'FINISHED'}
+        text = capfd.readouterr()
+        line = [ln for ln in (text.out + text.err).splitlines() if "Reduce Keys" in ln]
+        assert line and re.search(r"keys 4824 -> \d+$", line[-1]), line
     finally:
         co.unregister()

@@ -1,4 +1,5 @@
-"""Filter a HandMotion file with the same numpy edits as the add-on's Cleanup panel.
+"""Filter a HandMotion file with the same numpy edits as the add-on's Cleanup panel
+(``core.mocap_edit`` and ``core.keyreduce``: one implementation of each edit).
 
 The cleaned variant is rewritten and its keypoints refreshed by forward
 kinematics; the raw variant is kept, except that bridged gap frames are filled
@@ -24,7 +25,10 @@ import numpy as np
 from lagc_hand.errors import InputError
 from lagc_hand_blender.core import handmotion as hm
 from lagc_hand_blender.core import keyreduce, mocap_edit
-from lagc_hand_blender.core.rotations import quat_sign_continuity
+from lagc_hand_blender.core.skeleton import MANO_JOINT_NAMES
+
+#: The key channels of --reduce, in the order of ``keyreduce.reduce_hand_keys``'s columns.
+KEY_CHANNELS = tuple(MANO_JOINT_NAMES) + ("wrist_location",)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -42,8 +46,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--swap", action="append", default=[], metavar="A:B",
                    help="exchange left and right over source frames A..B inclusive (repeatable)")
     p.add_argument("--reduce", type=float, nargs="?", const=0.5, default=None, metavar="DEG",
-                   help="snap the clean variant to the fewest linear keys within DEG degrees "
-                        "(default 0.5) and 1 mm; the kept key frames are listed in the header")
+                   help="snap the clean variant to the fewest linear keys within DEG degrees per joint "
+                        "(default 0.5), each joint and the wrist keyed on its own and every present stretch "
+                        "on its own, as the add-on's Reduce Keys; the kept key frames are listed in the header")
+    p.add_argument("--reduce-mm", type=float, default=1.0, metavar="MM",
+                   help="wrist location tolerance of --reduce, mm (default 1)")
     p.add_argument("--hands", default="left,right", help="hands to edit (default left,right)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
 
@@ -65,10 +72,22 @@ def _refresh_keypoints(h: hm.HandTrackMotion, variant: hm.HandVariant) -> None:
     variant.keypoints3d = kp.astype(np.float32)
 
 
+def _reduce(frames: np.ndarray, present: np.ndarray, q: np.ndarray, x: np.ndarray, reduce_deg: float,
+            reduce_mm: float, report: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """Snap one hand's (N, 16, 4) rotations and (N, 3) wrist to the fewest linear keys
+    (:func:`keyreduce.reduce_hand_keys`, the add-on's Reduce Keys); the kept key frames
+    go into ``report`` per channel (source frames)."""
+    keep = keyreduce.reduce_hand_keys(frames, present, q, x, np.radians(reduce_deg), reduce_mm / 1000.0)
+    report["keys_before"] = keyreduce.fcurve_key_count(np.repeat(present[:, None], keep.shape[1], axis=1))
+    report["keys_kept"] = keyreduce.fcurve_key_count(keep)
+    report["key_frames"] = {name: [int(f) for f in frames[keep[:, c]]] for c, name in enumerate(KEY_CHANNELS)}
+    return keyreduce.evaluate_hand_keys(frames, present, q, x, keep)
+
+
 def cleanup_motion(motion: hm.HandMotion, *, source: str = "clean", smooth: float = 0.0, despike: bool = False,
                    spike_angle: float = 20.0, spike_mm: float = 30.0, fill_gaps: int = 0,
                    gap_method: str = "spline", swaps: list[tuple[int, int]] = (), reduce_deg: float | None = None,
-                   hands: tuple[str, ...] = hm.SIDES) -> dict[str, Any]:
+                   reduce_mm: float = 1.0, hands: tuple[str, ...] = hm.SIDES) -> dict[str, Any]:
     """Edit ``motion`` in place; return a JSON-able report (per hand: what changed,
     rotation jitter and keypoint jitter of the clean variant before and after)."""
     report: dict[str, Any] = {"hands": {}}
@@ -76,14 +95,13 @@ def cleanup_motion(motion: hm.HandMotion, *, source: str = "clean", smooth: floa
     for a, b in swaps:
         sel = (frames >= a) & (frames <= b)
         L, R = motion.hands["left"], motion.hands["right"]
-        for name in ("present", "confidence", "keypoints2d"):
-            x, y = getattr(L, name), getattr(R, name)
-            x[sel], y[sel] = y[sel].copy(), x[sel].copy()
-        for var in hm.VARIANTS:
-            lv, rv = L.variant(var), R.variant(var)
-            for name in ("quats", "root", "keypoints3d"):
-                x, y = getattr(lv, name), getattr(rv, name)
-                x[sel], y[sel] = y[sel].copy(), x[sel].copy()
+        fields = [(L, R, n) for n in ("present", "confidence", "keypoints2d")]
+        fields += [(L.variant(v), R.variant(v), n) for v in hm.VARIANTS for n in ("quats", "root", "keypoints3d")]
+        new_l, new_r = mocap_edit.swap_hands(tuple(getattr(x, n) for x, _, n in fields),
+                                             tuple(getattr(y, n) for _, y, n in fields), sel)
+        for (x, y, n), va, vb in zip(fields, new_l, new_r):
+            setattr(x, n, va)
+            setattr(y, n, vb)
         report.setdefault("swapped_frames", 0)
         report["swapped_frames"] += int(sel.sum())
     for side in hands:
@@ -117,15 +135,7 @@ def cleanup_motion(motion: hm.HandMotion, *, source: str = "clean", smooth: floa
         if smooth > 0:
             q, x = mocap_edit.smooth(q, x, present, smooth)
         if reduce_deg is not None:
-            idx = np.flatnonzero(present)
-            qc = quat_sign_continuity(q[idx], axis=0)
-            keep = np.union1d(keyreduce.reduce_quaternion_keys(idx, qc, np.radians(reduce_deg)),
-                              keyreduce.reduce_vector_keys(idx, x[idx], 0.001))
-            q[idx] = keyreduce.interpolate_keys(idx, keep, qc)
-            q = q / np.linalg.norm(q, axis=-1, keepdims=True)
-            x[idx] = keyreduce.interpolate_keys(idx, keep, x[idx])
-            r["keys_kept"] = int(len(keep))
-            r["key_frames"] = [int(f) for f in motion.frames[idx[keep]]]
+            q, x = _reduce(motion.frames, present, q, x, reduce_deg, reduce_mm, r)
         q[~present] = (1.0, 0.0, 0.0, 0.0)
         h.clean.quats = q.astype(np.float32)
         h.clean.root = x.astype(np.float32)
@@ -136,7 +146,7 @@ def cleanup_motion(motion: hm.HandMotion, *, source: str = "clean", smooth: floa
     motion.meta = dict(motion.meta or {})
     motion.meta.setdefault("cleanup_history", []).append(
         {"source": source, "smooth": smooth, "despike": despike, "fill_gaps": fill_gaps, "gap_method": gap_method,
-         "swaps": [list(s) for s in swaps], "reduce_deg": reduce_deg,
+         "swaps": [list(s) for s in swaps], "reduce_deg": reduce_deg, "reduce_mm": reduce_mm,
          "key_frames": {s: v.get("key_frames") for s, v in report["hands"].items() if "key_frames" in v}})
     return report
 
@@ -152,6 +162,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--fill-gaps must be 0 or more, got {args.fill_gaps}")
     if args.reduce is not None and not args.reduce > 0:
         raise InputError(f"--reduce needs a positive tolerance in degrees, got {args.reduce}")
+    if not args.reduce_mm > 0:
+        raise InputError(f"--reduce-mm needs a positive tolerance in mm, got {args.reduce_mm}")
     swaps = [parse_swap(s) for s in args.swap]
     if os.path.abspath(args.input) == os.path.abspath(args.output):
         raise InputError("the output must be a new file; the input is kept as it is")
@@ -162,7 +174,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         report = cleanup_motion(motion, source=args.source, smooth=args.smooth, despike=args.despike,
                                 spike_angle=args.spike_angle, spike_mm=args.spike_mm, fill_gaps=args.fill_gaps,
-                                gap_method=args.gap_method, swaps=swaps, reduce_deg=args.reduce, hands=hands)
+                                gap_method=args.gap_method, swaps=swaps, reduce_deg=args.reduce,
+                                reduce_mm=args.reduce_mm, hands=hands)
     except mocap_edit.MocapEditError as exc:
         raise InputError(str(exc)) from None
     hm.save(motion, args.output)
@@ -170,7 +183,8 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(report, indent=2))
     else:
         for side, r in report["hands"].items():
-            extra = ", ".join(f"{k} {v}" for k, v in r.items() if k in ("spikes_fixed", "gap_frames_filled", "keys_kept"))
+            extra = ", ".join(f"{k} {v}" for k, v in r.items()
+                              if k in ("spikes_fixed", "gap_frames_filled", "keys_before", "keys_kept"))
             print(f"{side}: jitter {r['jitter_deg_before']} -> {r.get('jitter_deg_after', '-')} deg/frame^2, "
                   f"keypoints {r['keypoint_jitter_mm_before']} -> {r.get('keypoint_jitter_mm_after', '-')} mm"
                   + (f" ({extra})" if extra else ""))

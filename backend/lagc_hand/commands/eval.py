@@ -28,7 +28,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import os
 
-    from lagc_hand.net.training import evaluate, load_model, resolve_device
+    from lagc_hand.net.checkpoint import load_model
+    from lagc_hand.net.training import evaluate, resolve_device
 
     dev = resolve_device(args.device)
     model, ckpt = load_model(args.checkpoint, dev)

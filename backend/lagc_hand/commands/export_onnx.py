@@ -24,7 +24,7 @@ def export(checkpoint: str, output: str, opset: int = 17) -> str:
 
     import torch
 
-    from lagc_hand.net.training import load_model
+    from lagc_hand.net.checkpoint import load_model
 
     model, _ = load_model(checkpoint, "cpu")
 
@@ -54,7 +54,7 @@ def parity(checkpoint: str, onnx_path: str, batch: int = 2, seed: int = 0) -> fl
     import onnxruntime as ort
     import torch
 
-    from lagc_hand.net.training import load_model
+    from lagc_hand.net.checkpoint import load_model
 
     model, _ = load_model(checkpoint, "cpu")
     x = torch.from_numpy(np.random.default_rng(seed).uniform(0, 1, (batch, 3, 256, 256)).astype(np.float32))

@@ -19,8 +19,8 @@ ENGINES: dict[str, tuple[str, str]] = {
     "mediapipe": ("lagc_hand.engines.recovery", "create_engine"),
     # Plain MediaPipe, for comparison (``--engine mediapipe-raw``).
     "mediapipe-raw": ("lagc_hand.engines.mediapipe_engine", "MediaPipeEngine"),
-    # engines/lagc.py (the network's engine) provides create_engine(**kw) or LagcEngine(**kw).
-    "lagc": ("lagc_hand.engines.lagc", "create_engine|LagcEngine"),
+    # The LAGC-Hand network (engines/lagc.py; needs a checkpoint).
+    "lagc": ("lagc_hand.engines.lagc", "LagcEngine"),
 }
 
 
@@ -65,9 +65,8 @@ def create_engine(name: str = "mediapipe", **kwargs: Any) -> Engine:
             "the 'lagc' engine needs a trained LAGC-Hand checkpoint; pass one with --checkpoint "
             "(or the checkpoint option), or use the default 'mediapipe' engine"
         )
-    for attr in factory.split("|"):
-        if hasattr(module, attr):
-            return getattr(module, attr)(**kwargs)
+    if hasattr(module, factory):
+        return getattr(module, factory)(**kwargs)
     raise EngineUnavailable(f"the {name!r} engine module {module_name} has no {factory!r} factory")
 
 

@@ -38,7 +38,8 @@ class LagcEngine:
         try:
             import torch  # noqa: F401
 
-            from lagc_hand.net.training import load_model, resolve_device
+            from lagc_hand.net.checkpoint import load_model
+            from lagc_hand.net.training import resolve_device
         except ImportError as exc:
             raise EngineUnavailable(f"the 'lagc' engine needs torch ({exc})") from None
         try:
@@ -152,10 +153,3 @@ class LagcEngine:
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
-
-def create_lagc_engine(checkpoint: Optional[str] = None, device: str = "auto", **kwargs: Any) -> LagcEngine:
-    """Factory used by the engine registry (``lagc_hand.engines.create_engine('lagc', ...)``)."""
-    return LagcEngine(checkpoint=checkpoint, device=device, **kwargs)
-
-
-create_engine = create_lagc_engine

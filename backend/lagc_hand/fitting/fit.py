@@ -31,7 +31,7 @@ from lagc_hand.fitting.lm import FINGER_JOINTS, PoseProblem, levenberg_marquardt
 from lagc_hand.fitting.shape import solve_betas
 from lagc_hand.fitting.so3 import rotvec
 from lagc_hand.handmodel.torch_rotations import matrix_to_rot6d, rot6d_to_matrix
-from lagc_hand_blender.core.rotations import kabsch_rotation, matrix_to_quat
+from lagc_hand_blender.core.rotations import kabsch_rotation, matrix_to_quat, quat_sign_continuity
 from lagc_hand_blender.core.skeleton import NUM_JOINTS, PUBLIC_TO_MANO21
 
 #: Public indices of the palm points used to initialise the global orientation.
@@ -204,7 +204,7 @@ def _fit_hand(model, target: np.ndarray, weights: Optional[np.ndarray], cfg: Fit
     kp = (state.keypoints / 100.0).cpu().numpy()
     err = np.linalg.norm(kp - target, axis=-1).mean(-1)
     root = (state.joints[:, 0] / 100.0).cpu().numpy()
-    quats = _sign_continuity(matrix_to_quat(rot))
+    quats = quat_sign_continuity(matrix_to_quat(rot))
     return HandFit(
         rotmats=rot.astype(np.float32),
         quats=quats.astype(np.float32),
@@ -213,19 +213,6 @@ def _fit_hand(model, target: np.ndarray, weights: Optional[np.ndarray], cfg: Fit
         betas=np.asarray(b, np.float32),
         error=err.astype(np.float32),
     )
-
-
-def _sign_continuity(q: np.ndarray) -> np.ndarray:
-    """Flip quaternions (T, ..., 4) so consecutive frames have a non-negative dot
-    product.  Vectorised form of ``quat_sign_continuity`` (a Python loop over
-    frames, 50 ms for 4096 frames): frame t flips iff an odd number of the
-    original consecutive dot products up to t are negative (they differ only
-    where a dot product is exactly zero)."""
-    if len(q) < 2:
-        return q
-    neg = np.sum(q[1:] * q[:-1], axis=-1) < 0
-    flips = np.concatenate([np.zeros_like(neg[:1]), np.cumsum(neg, axis=0) % 2 == 1])
-    return np.where(flips[..., None], -q, q)
 
 
 def pose_keypoints(model, quats: np.ndarray, root: np.ndarray, betas: np.ndarray,

@@ -90,3 +90,9 @@ def count_parameters(module: nn.Module) -> int:
 
 def topology_arrays_equal(a: MeshTopology, b: MeshTopology) -> bool:
     return a.faces.shape == b.faces.shape and bool(np.array_equal(a.faces, b.faces)) and a.num_vertices == b.num_vertices
+
+
+def build_model(cfg: NetConfig, topology: MeshTopology) -> LAGCHandNet:
+    """A new (untrained) network for ``cfg`` on the mesh ``topology`` (its graph hierarchy built here)."""
+    hier = build_hierarchy(topology.faces, topology.template, cfg.graph.coarsen, cfg.graph.levels)
+    return LAGCHandNet(cfg, topology, hier)

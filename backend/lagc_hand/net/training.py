@@ -1,38 +1,27 @@
-"""Training, checkpoints and evaluation of the LAGC-Hand network (no CLI here;
-``lagc_hand.commands.{train,eval}`` wrap these).
-
-Checkpoint (``torch.save`` dict, written to a temp file then renamed):
-``format`` ("lagc-hand-checkpoint"), ``version`` (1), ``net_config`` (dict),
-``topology`` (:meth:`MeshTopology.to_dict`), ``model`` (state dict),
-``optimizer``, ``scheduler``, ``scaler``, ``epoch`` (epochs finished),
-``step``, ``train_config`` (dict), ``history`` (per-epoch mean losses).
+"""Training and evaluation of the LAGC-Hand network (no CLI here;
+``lagc_hand.commands.{train,eval}`` wrap these).  Checkpoint files are written
+and read by :mod:`.checkpoint`.
 """
 from __future__ import annotations
 
-import os
 import random
 import time
-from dataclasses import asdict
 from pathlib import Path
 from typing import Callable, Iterable
 
 import numpy as np
 import torch
 
-from lagc_hand.errors import InputError, ModelFileError
+from lagc_hand.errors import InputError
 
-from .coarsen import build_hierarchy
-from .config import NetConfig, TrainConfig, net_config_from_dict
+from .checkpoint import checkpoint_payload, read_checkpoint, save_checkpoint
+from .config import TrainConfig
 from .data.sample import HEATMAP_SIZE, gaussian_heatmaps
 from .data.synthetic import collate
 from .losses import LAGCLoss
 from .metrics import IntagHandMeter
-from .model import LAGCHandNet
+from .model import LAGCHandNet, build_model
 from .topology import MeshTopology
-
-CHECKPOINT_FORMAT = "lagc-hand-checkpoint"
-CHECKPOINT_VERSION = 1
-
 
 def seed_everything(seed: int) -> None:
     random.seed(seed)
@@ -46,11 +35,6 @@ def resolve_device(device: str = "auto") -> torch.device:
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise InputError("device 'cuda' was asked for but torch sees no CUDA GPU (use --device cpu)")
     return torch.device(device)
-
-
-def build_model(cfg: NetConfig, topology: MeshTopology) -> LAGCHandNet:
-    hier = build_hierarchy(topology.faces, topology.template, cfg.graph.coarsen, cfg.graph.levels)
-    return LAGCHandNet(cfg, topology, hier)
 
 
 class CompactCache:
@@ -85,56 +69,6 @@ def batches(dataset, batch_size: int, shuffle: bool, rng: np.random.Generator | 
         (rng or np.random.default_rng()).shuffle(order)
     for i in range(0, len(order), batch_size):
         yield collate([dataset[int(j)] for j in order[i : i + batch_size]])
-
-
-def save_checkpoint(path: str | Path, payload: dict) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
-    return path
-
-
-def checkpoint_payload(cfg: TrainConfig, topology: MeshTopology, model: LAGCHandNet, opt=None, sched=None, scaler=None,
-                       epoch: int = 0, step: int = 0, history: list | None = None) -> dict:
-    """The checkpoint dict (module docstring); optimiser state may be absent
-    (e.g. the untrained network saved for evaluation)."""
-    return {
-        "format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION,
-        "net_config": asdict(cfg.net), "topology": topology.to_dict(), "model": model.state_dict(),
-        "optimizer": opt.state_dict() if opt is not None else None,
-        "scheduler": sched.state_dict() if sched is not None else None,
-        "scaler": scaler.state_dict() if scaler is not None else None,
-        "epoch": epoch, "step": step, "train_config": cfg.to_dict(), "history": list(history or []),
-    }
-
-
-def read_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> dict:
-    p = Path(path).expanduser()
-    if not p.is_file():
-        raise ModelFileError(f"checkpoint {p} does not exist")
-    try:
-        ckpt = torch.load(p, map_location=device, weights_only=False)
-    except Exception as exc:  # torch raises many kinds on damaged files
-        raise ModelFileError(f"checkpoint {p} cannot be read ({type(exc).__name__}: {exc})") from None
-    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise ModelFileError(f"{p} is not a LAGC-Hand checkpoint (no '{CHECKPOINT_FORMAT}' marker)")
-    if ckpt.get("version") != CHECKPOINT_VERSION:
-        raise ModelFileError(f"checkpoint {p} has version {ckpt.get('version')}, this build reads {CHECKPOINT_VERSION}")
-    return ckpt
-
-
-def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[LAGCHandNet, dict]:
-    """Rebuild the network stored in a checkpoint, in eval mode, on ``device``."""
-    ckpt = read_checkpoint(path, "cpu")
-    cfg = net_config_from_dict(ckpt["net_config"])
-    topo = MeshTopology.from_dict(ckpt["topology"])
-    model = build_model(cfg, topo)
-    missing, unexpected = model.load_state_dict(ckpt["model"], strict=False)
-    if missing or unexpected:
-        raise ModelFileError(f"checkpoint {path} does not match its own config (missing {missing[:3]}, unexpected {unexpected[:3]})")
-    return model.to(device).eval(), ckpt
 
 
 def make_datasets(cfg: TrainConfig, topology: MeshTopology | None = None):

@@ -26,7 +26,6 @@ ERROR_CODES = {
     "InputError": "invalid_video",
     "ModelFileError": "model_file",
     "EngineUnavailable": "engine_unavailable",
-    "NoHandsError": "no_hands",
 }
 
 
