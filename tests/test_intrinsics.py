@@ -187,3 +187,42 @@ def test_off_centre_crop_needs_its_principal_point(crop_clip, tmp_path):
     p = subprocess.run([sys.executable, "-m", "lagc_hand.cli", "reconstruct", str(path), "-o", str(bad),
                         "--intrinsics", "700,700,320"], capture_output=True, text=True, timeout=120)
     assert p.returncode != 0 and "intrinsics must be 4 numbers" in p.stderr and not bad.exists()
+
+
+def test_server_takes_intrinsics_and_calibration_files(tmp_path):
+    """A real server process: a calibration file outside the allowed folders is refused
+    (403), one inside is read and its K ends up in the result; bad intrinsics are a 422."""
+    from test_server_harness import ServerProcess, wait_for, write_video
+
+    allowed, outside = tmp_path / "allowed", tmp_path / "outside"
+    allowed.mkdir()
+    outside.mkdir()
+    video = write_video(allowed / "clip.mp4", 4)
+    K_cv = np.array([[150.0, 0, 70.0], [0, 152.0, 50.0], [0, 0, 1]])
+    _write_opencv(allowed / "cam.yaml", K_cv, np.zeros(5), (160, 120))
+    _write_opencv(outside / "cam.yaml", K_cv)
+    srv = ServerProcess(tmp_path / "state", "--allow-dir", str(allowed))
+    srv.start()
+    try:
+        with srv.client() as c:
+            r = c.post("/api/v1/jobs/from-path",
+                       json={"path": str(video), "options": {"calibration": str(outside / "cam.yaml")}})
+            assert r.status_code == 403 and r.json()["error"]["code"] == "path_not_allowed", r.text
+            for bad in ({"intrinsics": [150, 150, 80]}, {"intrinsics": [150, 150, 80, 60], "fov_deg": 40}):
+                r = c.post("/api/v1/jobs/from-path", json={"path": str(video), "options": bad})
+                assert r.status_code == 422, r.text
+            r = c.post("/api/v1/jobs/from-path",
+                       json={"path": str(video), "options": {"calibration": str(allowed / "cam.yaml"),
+                                                             "device": "cpu"}})
+            assert r.status_code == 201, r.text
+            job = wait_for(c, r.json()["id"], ("done", "failed"), timeout=180)
+            assert job["state"] == "done", job
+            motion = handmotion.loads(c.get(f"/api/v1/jobs/{job['id']}/result").content)
+            np.testing.assert_allclose(motion.intrinsics, camera.opencv_to_corner(K_cv))
+            r = c.post("/api/v1/jobs/from-path",
+                       json={"path": str(video), "options": {"intrinsics": [150, 152, 10.5, 60], "device": "cpu"}})
+            job = wait_for(c, r.json()["id"], ("done", "failed"), timeout=180)
+            motion = handmotion.loads(c.get(f"/api/v1/jobs/{job['id']}/result").content)
+            np.testing.assert_allclose(motion.intrinsics, [[150, 0, 10.5], [0, 152, 60], [0, 0, 1]])
+    finally:
+        srv.stop()
