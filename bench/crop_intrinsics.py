@@ -64,13 +64,15 @@ def measure(realdev: Path, crop: int) -> list[dict]:
                 H, W = img.shape[:2]
                 x0 = int(np.clip(x + w / 2 - crop / 2, 0, W - crop))
                 y0 = int(np.clip(y + h / 2 - crop / 2, 0, H - crop))
-                views = {"whole": (img, K), f"crop {crop}px": (img[y0:y0 + crop, x0:x0 + crop], K - [[0, 0, x0], [0, 0, y0], [0, 0, 0]])}
+                K_crop = K - [[0, 0, x0], [0, 0, y0], [0, 0, 0]]
+                views = {"whole": (img, K), f"crop {crop}px": (img[y0:y0 + crop, x0:x0 + crop], K_crop)}
                 for view, (im, Kv) in views.items():
                     ih, iw = im.shape[:2]
                     # RHD's 2D labels carry no half-pixel shift (see the label file), so K is used as stored.
                     cams = {"no camera (60 deg)": ReconstructOptions(),
                             "true focal, centred": ReconstructOptions(intrinsics=(Kv[0, 0], Kv[1, 1], iw / 2, ih / 2)),
-                            "--intrinsics (true K)": ReconstructOptions(intrinsics=(Kv[0, 0], Kv[1, 1], Kv[0, 2], Kv[1, 2]))}
+                            "--intrinsics (true K)": ReconstructOptions(
+                                intrinsics=(Kv[0, 0], Kv[1, 1], Kv[0, 2], Kv[1, 2]))}
                     for cam, opts in cams.items():
                         opts.detect_workers, opts.device = 1, "cpu"
                         err = _wrist_error_mm(_run(im, opts, Path(tmp)), hand["side"], truth)
@@ -88,7 +90,8 @@ def table(rows: list[dict]) -> str:
     for k in keys:
         vals = []
         for c in cams:
-            e = next(r["wrist_mm"] for r in rows if (r["image"], r["side"], r["view"], r["pp_offset_px"]) == k and r["camera"] == c)
+            e = next(r["wrist_mm"] for r in rows
+                     if (r["image"], r["side"], r["view"], r["pp_offset_px"]) == k and r["camera"] == c)
             vals.append("not found" if e is None else f"{e:.1f}")
         out.append(f"| {k[0]} | {k[1]} | {k[2]} | {k[3]} | " + " | ".join(vals) + " |")
     for view in dict.fromkeys(r["view"] for r in rows):

@@ -84,7 +84,8 @@ def test_camera_options_precedence_and_conflicts(tmp_path):
     # focal length and FOV together: the focal length wins, as it always has
     both = resolve_camera(640, 480, focal_mm=18, fov_deg=90)
     assert both.K[0, 0] == pytest.approx(320.0) and both.source == "focal_mm"
-    for kw in ({"intrinsics": (700, 700, 320, 240), "fov_deg": 60}, {"intrinsics": (700, 700, 320, 240), "focal_mm": 20},
+    k4 = (700, 700, 320, 240)
+    for kw in ({"intrinsics": k4, "fov_deg": 60}, {"intrinsics": k4, "focal_mm": 20},
                {"calibration": "x.yaml", "fov_deg": 60}, {"calibration": "x.yaml", "intrinsics": (1, 1, 1, 1)}):
         with pytest.raises(InputError, match="cannot be combined"):
             resolve_camera(640, 480, **kw)
