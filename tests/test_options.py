@@ -87,33 +87,49 @@ def test_check_options_rules():
             check_options(bad)
 
 
-def test_addon_properties_are_built_from_the_declaration():
-    bpy = pytest.importorskip("bpy")
-    from lagc_hand_blender.blender import props
+_ADDON_CHECK = """
+import json
+import bpy
+from lagc_hand_blender.blender import props
+from lagc_hand_blender.core.options_spec import ENGINE_NAMES, SPECS
 
-    bpy.utils.register_class(props.LagcHandSettings)
-    try:
-        rna = props.LagcHandSettings.bl_rna.properties
-        for name in ("stride", "smoothing", "focal_mm", "fov_deg", "frame_start", "frame_end"):
-            s = SPECS[name]
-            assert (rna[name].hard_min, rna[name].hard_max) == pytest.approx((s.minimum, s.maximum)), name
-        assert [i.identifier for i in rna["engine"].enum_items] == list(ENGINE_NAMES)
-        assert rna["intrinsics"].array_length == 4
-        bpy.types.Scene.lagc_hand_test = bpy.props.PointerProperty(type=props.LagcHandSettings)
-        s = bpy.context.scene.lagc_hand_test
-        assert "focal_mm" not in props.job_options(s) and "fov_deg" not in props.job_options(s)
-        s.camera = 'INTRINSICS'
-        s.intrinsics = (900.0, 905.0, 100.0, 50.0)
-        opts = props.job_options(s)
-        assert opts["intrinsics"] == [900.0, 905.0, 100.0, 50.0]
-        assert OptionsModel(**opts).to_options().intrinsics == (900.0, 905.0, 100.0, 50.0)
-        s.camera = 'FOV'
-        s.fov_deg = 500.0  # clamped by the property to the declared maximum
-        assert props.job_options(s)["fov_deg"] == SPECS["fov_deg"].maximum
-        OptionsModel(**props.job_options(s))
-        del bpy.types.Scene.lagc_hand_test
-    finally:
-        bpy.utils.unregister_class(props.LagcHandSettings)
+bpy.utils.register_class(props.LagcHandSettings)
+rna = props.LagcHandSettings.bl_rna.properties
+out = {"bounds": {n: [rna[n].hard_min, rna[n].hard_max]
+                  for n in ("stride", "smoothing", "focal_mm", "fov_deg", "frame_start", "frame_end")},
+       "engines": [i.identifier for i in rna["engine"].enum_items], "intrinsics_len": rna["intrinsics"].array_length}
+bpy.types.Scene.lagc_hand_test = bpy.props.PointerProperty(type=props.LagcHandSettings)
+s = bpy.context.scene.lagc_hand_test
+out["guess"] = props.job_options(s)
+s.camera = 'INTRINSICS'
+s.intrinsics = (900.0, 905.0, 100.0, 50.0)
+out["intrinsics"] = props.job_options(s)
+s.camera = 'FOV'
+s.fov_deg = 500.0
+out["fov"] = props.job_options(s)
+print("RESULT" + json.dumps(out))
+"""
+
+
+def test_addon_properties_are_built_from_the_declaration():
+    """In a fresh Blender (bpy module) process, so the test's registration cannot
+    disturb the installed add-on of the Blender tests."""
+    import json
+    import subprocess
+    import sys
+
+    pytest.importorskip("bpy")
+    p = subprocess.run([sys.executable, "-c", _ADDON_CHECK], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout.split("RESULT", 1)[1])
+    for name, (lo, hi) in out["bounds"].items():
+        assert (lo, hi) == pytest.approx((SPECS[name].minimum, SPECS[name].maximum)), name
+    assert out["engines"] == list(ENGINE_NAMES) and out["intrinsics_len"] == 4
+    assert not {"focal_mm", "fov_deg", "intrinsics", "calibration"} & set(out["guess"])
+    assert out["intrinsics"]["intrinsics"] == [900.0, 905.0, 100.0, 50.0]
+    assert OptionsModel(**out["intrinsics"]).to_options().intrinsics == (900.0, 905.0, 100.0, 50.0)
+    assert out["fov"]["fov_deg"] == SPECS["fov_deg"].maximum  # the property clamps to the declared bound
+    OptionsModel(**out["fov"])
 
 
 def test_http_api_doc_lists_the_declared_options():

@@ -2,7 +2,12 @@
 
 :func:`run_pipeline` is what :func:`lagc_hand.api.reconstruct` calls; every
 front end goes through it.  Each stage lives in its own package; this module
-only chains them, reports progress and collects the summary.
+only chains them -- one named call per stage (:func:`_decode_and_detect`,
+:func:`_track`, :func:`_place`, :func:`_fit_and_clean` with the fit itself in
+:func:`_fit_one_hand` and the motion assembler in :mod:`lagc_hand.fitting.motion`,
+:func:`_motion`) -- reports progress and collects the summary.  torch is
+imported at module level: every caller imports this module only when it runs
+a reconstruction (the server's worker process preloads it on purpose).
 """
 from __future__ import annotations
 
