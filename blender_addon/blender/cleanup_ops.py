@@ -27,6 +27,7 @@ from bpy.props import EnumProperty, FloatProperty, IntProperty, StringProperty
 
 from ..core import handmotion as hm
 from ..core import keyreduce, mocap_edit, rig
+from ..core.filters import segments
 from ..core.rotations import quat_normalize, quat_sign_continuity
 from ..core.skeleton import NUM_JOINTS
 from . import compat
@@ -435,9 +436,8 @@ def _swapped_keys(own: np.ndarray, other: np.ndarray, sel: np.ndarray, present: 
     keep = np.where(sel[:, None], other, own)
     edge = np.flatnonzero(np.diff(sel.astype(np.int8)))
     keep[np.concatenate([edge, edge + 1])] = True
-    d = np.diff(np.concatenate([[0], present.astype(np.int8), [0]]))
-    keep[np.flatnonzero(d == 1)] = True
-    keep[np.flatnonzero(d == -1) - 1] = True
+    for s, e in segments(present):
+        keep[[s, e - 1]] = True
     return keep
 
 
