@@ -181,8 +181,12 @@ def _grid(arm, action) -> np.ndarray:
         d = np.diff(allf)
         step = float(max(1.0, np.round(d.min()))) if d.size else 1.0
         arm[STEP_PROP] = step
-    n = int(np.round((allf[-1] - allf[0]) / step)) + 1
-    return allf[0] + step * np.arange(n)
+    return _uniform(allf, step)
+
+
+def _uniform(frames: np.ndarray, step: float) -> np.ndarray:
+    """The grid ``first, first + step, ...`` up to the last of ``frames`` (sorted scene frames)."""
+    return frames[0] + step * np.arange(int(np.round((frames[-1] - frames[0]) / step)) + 1)
 
 
 def read_hand_keys(arm, action=None, frames: np.ndarray | None = None, normalize: bool = True) -> HandKeys:
@@ -413,7 +417,7 @@ def swap_hands(arm, frame_start: float, frame_end: float, other=None) -> EditRep
     act_a, act_b = edit_action(arm), edit_action(other)
     frames = np.union1d(_grid(arm, act_a), _grid(other, act_b))
     step = min(float(arm[STEP_PROP]), float(other[STEP_PROP]))
-    frames = frames[0] + step * np.arange(int(np.round((frames[-1] - frames[0]) / step)) + 1)
+    frames = _uniform(frames, step)
     ka, kb = read_hand_keys(arm, act_a, frames, normalize=False), read_hand_keys(other, act_b, frames, normalize=False)
     sel = ka.select(frame_start, frame_end)
     ma, mb = _to_motion(arm, ka), _to_motion(other, kb)
