@@ -27,6 +27,7 @@ from bpy.props import EnumProperty, FloatProperty, IntProperty, StringProperty
 
 from ..core import handmotion as hm
 from ..core import keyreduce, mocap_edit, rig
+from ..core.filters import segments
 from ..core.rotations import quat_normalize, quat_sign_continuity
 from ..core.skeleton import NUM_JOINTS
 from . import compat
@@ -180,8 +181,12 @@ def _grid(arm, action) -> np.ndarray:
         d = np.diff(allf)
         step = float(max(1.0, np.round(d.min()))) if d.size else 1.0
         arm[STEP_PROP] = step
-    n = int(np.round((allf[-1] - allf[0]) / step)) + 1
-    return allf[0] + step * np.arange(n)
+    return _uniform(allf, step)
+
+
+def _uniform(frames: np.ndarray, step: float) -> np.ndarray:
+    """The grid ``first, first + step, ...`` up to the last of ``frames`` (sorted scene frames)."""
+    return frames[0] + step * np.arange(int(np.round((frames[-1] - frames[0]) / step)) + 1)
 
 
 def read_hand_keys(arm, action=None, frames: np.ndarray | None = None, normalize: bool = True) -> HandKeys:
@@ -412,7 +417,7 @@ def swap_hands(arm, frame_start: float, frame_end: float, other=None) -> EditRep
     act_a, act_b = edit_action(arm), edit_action(other)
     frames = np.union1d(_grid(arm, act_a), _grid(other, act_b))
     step = min(float(arm[STEP_PROP]), float(other[STEP_PROP]))
-    frames = frames[0] + step * np.arange(int(np.round((frames[-1] - frames[0]) / step)) + 1)
+    frames = _uniform(frames, step)
     ka, kb = read_hand_keys(arm, act_a, frames, normalize=False), read_hand_keys(other, act_b, frames, normalize=False)
     sel = ka.select(frame_start, frame_end)
     ma, mb = _to_motion(arm, ka), _to_motion(other, kb)
@@ -435,9 +440,8 @@ def _swapped_keys(own: np.ndarray, other: np.ndarray, sel: np.ndarray, present: 
     keep = np.where(sel[:, None], other, own)
     edge = np.flatnonzero(np.diff(sel.astype(np.int8)))
     keep[np.concatenate([edge, edge + 1])] = True
-    d = np.diff(np.concatenate([[0], present.astype(np.int8), [0]]))
-    keep[np.flatnonzero(d == 1)] = True
-    keep[np.flatnonzero(d == -1) - 1] = True
+    for s, e in segments(present):
+        keep[[s, e - 1]] = True
     return keep
 
 

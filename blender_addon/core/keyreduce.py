@@ -22,6 +22,7 @@ from typing import Callable
 
 import numpy as np
 
+from .filters import segments
 from .rotations import quat_sign_continuity
 
 ErrorFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -109,12 +110,6 @@ def interpolate_keys(frames: np.ndarray, key_idx: np.ndarray, values: np.ndarray
 # --------------------------------------------------------------------------- one hand
 
 
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    """Runs of True as ``[(start, end_exclusive), ...]``."""
-    d = np.diff(np.concatenate([[0], np.asarray(mask, np.int8), [0]]))
-    return list(zip(np.flatnonzero(d == 1).tolist(), np.flatnonzero(d == -1).tolist()))
-
-
 def reduce_hand_keys(frames: np.ndarray, present: np.ndarray, quats: np.ndarray, loc: np.ndarray,
                      angle_tol_rad: float, distance_tol_m: float, sel: np.ndarray | None = None,
                      keyed: np.ndarray | None = None) -> np.ndarray:
@@ -148,10 +143,10 @@ def reduce_hand_keys(frames: np.ndarray, present: np.ndarray, quats: np.ndarray,
     sel = np.ones(n, bool) if sel is None else np.asarray(sel, bool)
     keep = np.zeros((n, J + 1), bool)
     keep[present] = True if keyed is None else np.asarray(keyed, bool)[present]
-    for s, e in _runs(present):  # segment ends always carry a key
+    for s, e in segments(present):  # segment ends always carry a key
         keep[[s, e - 1]] = True
     qc = quat_sign_continuity(q, 0, present)
-    for s, e in _runs(present & sel):
+    for s, e in segments(present & sel):
         keep[s:e] = False
         for j in range(J):
             keep[s + reduce_quaternion_keys(frames[s:e], qc[s:e, j], angle_tol_rad), j] = True
