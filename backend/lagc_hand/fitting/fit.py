@@ -8,6 +8,12 @@ frame, and one shape ``betas`` for the whole sequence.  Cost per frame:
   (flexion / abduction / twist), so twist goes to the wrist and not into
   impossible finger rolls;
 
+* image (when the detector's 2D keypoints and K are given): robust reprojection
+  of the model's keypoints onto them, confidence weighted (:mod:`.image_term`);
+  the keypoint term then compares wrist-relative positions, so the translation,
+  depth included, comes from the image and the model's size (one shape for the
+  whole sequence) and not from the placement's guess;
+
 plus a shape prior ``w_betas |betas|^2`` for the sequence.
 
 Steps: analytic start (global orientation by Kabsch on the five palm points,
@@ -27,9 +33,11 @@ import numpy as np
 import torch
 
 from lagc_hand.fitting.limits import _CHILD, anatomical_frames, joint_limit_boxes
+from lagc_hand.fitting.image_term import ImageTerm, make_image_term, project
 from lagc_hand.fitting.lm import FINGER_JOINTS, PoseProblem, levenberg_marquardt
 from lagc_hand.fitting.shape import solve_betas
 from lagc_hand.fitting.so3 import rotvec
+from lagc_hand.placement.pnp import solve_translation
 from lagc_hand.handmodel.torch_rotations import matrix_to_rot6d, rot6d_to_matrix
 from lagc_hand_blender.core.rotations import kabsch_rotation, matrix_to_quat
 from lagc_hand_blender.core.skeleton import NUM_JOINTS, PUBLIC_TO_MANO21
@@ -51,6 +59,12 @@ class FitConfig:
     w_limits: float = 30.0
     w_betas: float = 0.05
     fit_shape: bool = True
+    #: Weight of the image (reprojection) term per keypoint, relative to the 3D keypoint
+    #: term, where 2D keypoints and K are given (0: fit the placed 3D keypoints only, the
+    #: fit before issue 13).  A residual of 0.1 hand sizes costs like 1.8 cm in 3D at 1.0.
+    w_image: float = 1.0
+    #: Huber threshold of the image term, in hand sizes (beyond it a keypoint's pull is constant).
+    image_delta: float = 0.05
     device: str = "cpu"
     #: CPU threads for torch during the fit.  The tensors are tiny (3x3 .. 15x15
     #: blocks), so extra threads only add synchronisation; on a busy 2-core machine
@@ -68,6 +82,8 @@ class HandFit:
     keypoints3d: (T, 21, 3) float32, posed model keypoints, camera frame, public order.
     betas:       (B,) float32.
     error:       (T,) float32, mean keypoint distance to the target, metres.
+    reproj_px:   (T,) float32, mean distance of the projected keypoints to the
+                 2D keypoints (pixels), or None when the fit had no image term.
     """
 
     rotmats: np.ndarray
@@ -76,6 +92,7 @@ class HandFit:
     keypoints3d: np.ndarray
     betas: np.ndarray
     error: np.ndarray
+    reproj_px: Optional[np.ndarray] = None
 
 
 def _swing(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -131,12 +148,19 @@ def _rotvec(R: torch.Tensor) -> torch.Tensor:
 
 
 def fit_hand(model, target: np.ndarray, weights: Optional[np.ndarray] = None,
-             config: FitConfig | None = None, betas_init: Optional[np.ndarray] = None) -> HandFit:
-    """Fit ``model`` (a HandModel) to ``target`` keypoints.
+             config: FitConfig | None = None, betas_init: Optional[np.ndarray] = None,
+             keypoints2d: Optional[np.ndarray] = None, K: Optional[np.ndarray] = None,
+             confidence: Optional[np.ndarray] = None) -> HandFit:
+    """Fit ``model`` (a HandModel) to ``target`` keypoints (and their image).
 
-    target:  (T, 21, 3) metres, camera frame, public order (T >= 1, all frames used).
-    weights: (T, 21) >= 0 per-keypoint confidence, or None.
+    target:  (T, 21, 3) metres, camera frame, public order (T >= 1, all frames used):
+             the placed detector keypoints; with an image term only their
+             wrist-relative shape and the starting translation are used.
+    weights: (T, 21) >= 0 per-keypoint confidence of the 3D term, or None.
     betas_init: (nb,) start (and, with ``fit_shape=False``, the fixed shape).
+    keypoints2d: (T, 21, 2) detector pixels and K (3, 3) intrinsics (principal
+             point included): turn on the image term (``config.w_image > 0``).
+    confidence: (T,) or (T, 21) >= 0 weights of the image term (None: 1).
     """
     cfg = config or FitConfig()
     old = torch.get_num_threads()
@@ -146,13 +170,18 @@ def fit_hand(model, target: np.ndarray, weights: Optional[np.ndarray] = None,
         # inference_mode, not no_grad: no version counters or view tracking, which is
         # ~20 % of the time of a 120-frame fit (thousands of small ops).
         with torch.inference_mode():
-            return _fit_hand(model, target, weights, cfg, betas_init)
+            image = None
+            if keypoints2d is not None and K is not None and cfg.w_image > 0:
+                conf = np.ones(len(target)) if confidence is None else confidence
+                image = make_image_term(keypoints2d, K, conf, cfg.w_image, cfg.image_delta,
+                                        model.v_template.dtype, torch.device(cfg.device))
+            return _fit_hand(model, target, weights, cfg, betas_init, image)
     finally:
         torch.set_num_threads(old)
 
 
 def _fit_hand(model, target: np.ndarray, weights: Optional[np.ndarray], cfg: FitConfig,
-              betas_init: Optional[np.ndarray]) -> HandFit:
+              betas_init: Optional[np.ndarray], image: Optional[ImageTerm]) -> HandFit:
     target = np.asarray(target, np.float64)
     T = target.shape[0]
     dev = torch.device(cfg.device)
@@ -188,15 +217,19 @@ def _fit_hand(model, target: np.ndarray, weights: Optional[np.ndarray], cfg: Fit
     tgt, w = t(target), t(w_np)
 
     def problem(b: np.ndarray) -> PoseProblem:
-        return PoseProblem(model, t(b), tgt, w, t(frames), t(lo), t(hi), cfg.w_limits)
+        return PoseProblem(model, t(b), tgt, w, t(frames), t(lo), t(hi), cfg.w_limits,
+                           image=image, relative3d=image is not None)
 
     prob = problem(b)
-    state = levenberg_marquardt(prob, t(init), t(target[:, 0] - rest_j0), cfg.iterations)
+    R0 = t(init)
+    transl0 = t(target[:, 0] - rest_j0) if image is None else _place_in_image(model, R0, t(b), image)
+    state = levenberg_marquardt(prob, R0, transl0, cfg.iterations)
     if cfg.fit_shape and cfg.shape_iterations > 0:
         # Re-solve the shape at the fitted rotations (translation follows), then polish.
         b, dt = solve_betas(model, state.glob, state.keypoints / 100.0, t(b), target, w_np, cfg.w_betas)
         prob = problem(b)
-        state = levenberg_marquardt(prob, state.R, state.transl + t(dt), cfg.shape_iterations)
+        transl1 = state.transl + t(dt) if image is None else _place_in_image(model, state.R, t(b), image)
+        state = levenberg_marquardt(prob, state.R, transl1, cfg.shape_iterations)
 
     # Orthonormal rotations out (the updates are products of float32 matrices,
     # off by ~1e-7; the keypoints of the last evaluation stand).
@@ -205,6 +238,9 @@ def _fit_hand(model, target: np.ndarray, weights: Optional[np.ndarray], cfg: Fit
     err = np.linalg.norm(kp - target, axis=-1).mean(-1)
     root = (state.joints[:, 0] / 100.0).cpu().numpy()
     quats = _sign_continuity(matrix_to_quat(rot))
+    reproj = None
+    if image is not None:
+        reproj = torch.linalg.norm(project(state.keypoints, image.K) - image.uv, dim=-1).mean(-1).cpu().numpy()
     return HandFit(
         rotmats=rot.astype(np.float32),
         quats=quats.astype(np.float32),
@@ -212,7 +248,19 @@ def _fit_hand(model, target: np.ndarray, weights: Optional[np.ndarray], cfg: Fit
         keypoints3d=kp.astype(np.float32),
         betas=np.asarray(b, np.float32),
         error=err.astype(np.float32),
+        reproj_px=None if reproj is None else reproj.astype(np.float32),
     )
+
+
+def _place_in_image(model, R: torch.Tensor, betas: torch.Tensor, image: ImageTerm) -> torch.Tensor:
+    """Translation (T, 3) metres that puts the model at rotations R (T, 16, 3, 3)
+    onto the image keypoints (robust translation-only PnP): the depth start of the
+    fit.  A start from the placement would be at the detector's idea of the hand's
+    size; LM is slow to move the depth (the image sees it only through scale)."""
+    X = model.forward_rotmat(R, betas.reshape(1, -1), return_vertices=False).keypoints
+    tr, _ = solve_translation(X.double().cpu().numpy(), image.uv.double().cpu().numpy(),
+                              image.K.double().cpu().numpy(), image.weight.double().cpu().numpy())
+    return torch.as_tensor(tr, dtype=R.dtype, device=R.device)
 
 
 def _sign_continuity(q: np.ndarray) -> np.ndarray:
