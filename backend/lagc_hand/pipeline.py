@@ -197,8 +197,11 @@ def run_pipeline(
             report(Progress("fit", n_frames, n_frames, message=f"{side} hand, {idx.size} frames"))
             t0 = time.perf_counter()
             cfg = fit_config or FitConfig(device=device)
-            fit = pre_fits[side] if side in pre_fits else fit_hand(model, placements[side].keypoints3d[idx],
-                                                                   weights=None, config=cfg)
+            # The detector's 2D keypoints through K (principal point included) place the
+            # hand in the image; the placed 3D keypoints give its wrist-relative shape.
+            fit = pre_fits[side] if side in pre_fits else fit_hand(
+                model, placements[side].keypoints3d[idx], weights=None, config=cfg,
+                keypoints2d=tr.keypoints2d[idx], K=K, confidence=tr.confidence[idx])
             timer.add("fit", time.perf_counter() - t0)
             fit_errors[side] = float(fit.error.mean() * 1000.0)
 
