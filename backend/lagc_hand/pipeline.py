@@ -152,7 +152,7 @@ def run_pipeline(
         intermediates.update(tracking=tracking, placements=placements, intrinsics=K)
 
     # ---- fit + cleanup, per hand
-    from lagc_hand.cleanup import CleanConfig, clean_hand
+    from lagc_hand.cleanup import CleanConfig, ImageAlign, clean_hand
     from lagc_hand.fitting import FitConfig, fit_hand, pose_keypoints
 
     device = _device(options.device)
@@ -213,8 +213,12 @@ def run_pipeline(
             root = np.zeros((T, 3), np.float32)
             quats[idx] = fit.quats
             root[idx] = fit.root
+            # The cleaned pose is put back onto the detector's 2D keypoints (cleanup.ImageAlign),
+            # unless the fit itself ignores the image (w_image 0: the fit and cleanup before issue 13).
+            align = None if cfg.w_image <= 0 else ImageAlign(
+                K, lambda q, r, m=model, b=fit.betas: pose_keypoints(m, q, r, b, None, device))
             cleaned = clean_hand(tr.present, tr.confidence, quats, root, tr.keypoints2d, fps,
-                                 CleanConfig(strength=float(options.smoothing)))
+                                 CleanConfig(strength=float(options.smoothing)), align=align)
             present = cleaned.present
             raw_kp = pose_keypoints(model, cleaned.raw_quats, cleaned.raw_root, fit.betas, present, device)
             raw_kp[idx] = fit.keypoints3d  # observed frames: exactly the fitted keypoints
