@@ -117,17 +117,21 @@ def solve_betas_image(model, state, betas: torch.Tensor, sw3: torch.Tensor, imag
     a = image_rows.index_select(1, to21).double()  # (T, 21, 2, 3)
     r2 = image_res.index_select(1, to21).double()
     J2 = a @ Jb  # (T, 21, 2, nb)
-    Hbb = torch.einsum("tkxi,tkxj->ij", J3, J3) + torch.einsum("tkri,tkrj->ij", J2, J2)
-    gb = torch.einsum("tkxi,tkx->i", J3, r3) + torch.einsum("tkri,tkr->i", J2, r2)
-    Hbt = torch.einsum("tkri,tkrj->tij", J2, a)  # (T, nb, 3)
-    Htt = torch.einsum("tkri,tkrj->tij", a, a) + 1e-6 * torch.eye(3, dtype=torch.float64, device=dev)
-    gt = torch.einsum("tkri,tkr->ti", a, r2)
+    # (plain matrix products over the stacked rows: einsum was 4x slower here)
+    J3m, J2m, r3v, r2v = J3.reshape(-1, nb), J2.reshape(-1, nb), r3.reshape(-1), r2.reshape(-1)
+    Hbb = J3m.T @ J3m + J2m.T @ J2m
+    gb = J3m.T @ r3v + J2m.T @ r2v
+    J2t, at, r2t = J2.reshape(T, -1, nb), a.reshape(T, -1, 3), r2.reshape(T, -1, 1)
+    Hbt = J2t.transpose(1, 2) @ at  # (T, nb, 3)
+    Htt = at.transpose(1, 2) @ at + 1e-6 * torch.eye(3, dtype=torch.float64, device=dev)
+    gt = (at.transpose(1, 2) @ r2t)[..., 0]
     Htt_inv = torch.linalg.inv(Htt)
     HbtHi = Hbt @ Htt_inv  # (T, nb, 3)
     lam = w_prior * T
     b0 = betas.double().reshape(-1)
-    S = Hbb - torch.einsum("tij,tkj->ik", HbtHi, Hbt) + lam * torch.eye(nb, dtype=torch.float64, device=dev)
-    rhs = -(gb - torch.einsum("tij,tj->i", HbtHi, gt)) - lam * b0
+    S = Hbb - HbtHi.transpose(0, 1).reshape(nb, -1) @ Hbt.transpose(0, 1).reshape(nb, -1).T
+    S = S + lam * torch.eye(nb, dtype=torch.float64, device=dev)
+    rhs = -(gb - HbtHi.transpose(0, 1).reshape(nb, -1) @ gt.reshape(-1)) - lam * b0
     db = torch.linalg.solve(S, rhs)
     dt = -(Htt_inv @ (gt + Hbt.transpose(1, 2) @ db)[..., None])[..., 0]  # (T, 3) cm
     return (b0 + db).cpu().numpy(), (dt / 100.0).to(state.glob.dtype)
