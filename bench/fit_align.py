@@ -59,6 +59,38 @@ def box_size(kp: np.ndarray) -> np.ndarray:
     return np.maximum((kp.max(-2) - kp.min(-2)).max(-1), 1.0)
 
 
+def palm_ratio(P: np.ndarray) -> np.ndarray:
+    """(T, 21, 3) -> (T,) wrist-to-middle-MCP length / middle finger length (MCP to tip):
+    0.97 in the open hand model at rest, 0.99 in RHD's labels, 1.14 in MediaPipe's world
+    landmarks on tfjs_asl_hand (its palm is long relative to its fingers)."""
+    L = lambda a, b: np.linalg.norm(P[:, a] - P[:, b], axis=-1)  # noqa: E731
+    return L(0, 9) / np.maximum(L(9, 10) + L(10, 11) + L(11, 12), 1e-9)
+
+
+def fit_speed(frames: int = 4096) -> str:
+    """Fit throughput (hand-frames/s, 1 thread) of both variants on the speed bench's synthetic targets."""
+    import torch
+
+    from lagc_hand.fitting import fit_hand
+    from lagc_hand.fitting.targets import random_pose_targets
+    from lagc_hand.handmodel import HandModel, load_hand_model_params
+
+    torch.set_num_threads(1)
+    model = HandModel(load_hand_model_params("open", "right"))
+    kp = random_pose_targets(model, frames, seed=0)
+    K = np.array([[900.0, 0, 320], [0, 900.0, 240], [0, 0, 1]])
+    uv = project(kp, K)
+    parts = []
+    for name, cfg in variants().items():
+        best = 0.0
+        for _ in range(2):
+            t0 = time.perf_counter()
+            fit_hand(model, kp, config=cfg, keypoints2d=uv, K=K)
+            best = max(best, frames / (time.perf_counter() - t0))
+        parts.append(f"{name}: {best:.0f}")
+    return f"fit throughput ({frames} synthetic frames, hand-frames/s): " + ", ".join(parts)
+
+
 def run(path: Path, cfg, frames: int | None, K: np.ndarray | None) -> dict:
     """One pipeline run; per side: present, detector 2D, fitted / cleaned 2D and 3D, placed MediaPipe 3D."""
     from lagc_hand.options import ReconstructOptions
@@ -83,11 +115,13 @@ def run(path: Path, cfg, frames: int | None, K: np.ndarray | None) -> dict:
 
 def agreement(out: dict) -> dict:
     """Mean distance (px, hand sizes) of fitted / cleaned 2D to the detector's 2D, and 2D jitter."""
-    acc = {k: [] for k in ("fit", "clean", "fit_n", "clean_n", "jit_det", "jit_fit", "jit_clean")}
+    acc = {k: [] for k in ("fit", "clean", "fit_n", "clean_n", "jit_det", "jit_fit", "jit_clean", "palm_fit", "palm_mp")}
     for h in out["hands"].values():
         p = h["present"]
         if not p.any():
             continue
+        acc["palm_fit"] += list(palm_ratio(h["fit3d"][p]))
+        acc["palm_mp"] += list(palm_ratio(h["mp3d"][p]))
         size = box_size(h["det2d"][p])
         for name in ("fit", "clean"):
             d = np.linalg.norm(project(h[name + "3d"][p], out["K"]) - h["det2d"][p], axis=-1).mean(-1)
@@ -200,6 +234,7 @@ def bench_videos(realdev: Path, vs: dict, frames: int, rows: list) -> None:
             ref = ""
             if v in REFERENCE:
                 ref = _reference_agreement(realdev, out, REFERENCE[v])
+            ref += f"; palm/finger fit {fmt(ag['palm_fit'], 2)} (MediaPipe {fmt(ag['palm_mp'], 2)})"
             rows.append(f"| {v} ({frames} fr) | {name} | — | — | — | {fmt(ag['fit'])} ({fmt(ag['fit_n'], 3)}) "
                         f"| {fmt(ag['clean'])} ({fmt(ag['clean_n'], 3)}) "
                         f"| det {fmt(ag['jit_det'], 4)} / fit {fmt(ag['jit_fit'], 4)} / clean {fmt(ag['jit_clean'], 4)}"
@@ -239,6 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_videos:
         bench_videos(realdev, vs, args.frames, rows)
     text = "\n".join(rows) + "\n\nRHD rendered stills (3D labels, true K):\n\n" + "\n".join(three_d)
+    text += "\n\n" + fit_speed()
     print(text)
     if not args.no_write:
         append_results("Image-aligned fit on shared/realdev (python -m bench.fit_align)", text)

@@ -44,6 +44,8 @@ from lagc_hand_blender.core.skeleton import NUM_JOINTS, PUBLIC_TO_MANO21
 
 #: Public indices of the palm points used to initialise the global orientation.
 PALM_POINTS = np.array([0, 5, 9, 13, 17])
+#: Public indices of the thumb base and the four MCPs (see FitConfig.w_palm3d).
+PALM_3D_POINTS = np.array([1, 5, 9, 13, 17])
 #: Frames used for the starting shape (all of them up to this many).
 SHAPE_START_FRAMES = 512
 
@@ -65,6 +67,13 @@ class FitConfig:
     #: 20 on the realdev stills (bench/fit_align.py): fitted-vs-detector 2D 0.020 hand
     #: sizes (5: 0.026, 100: 0.018) for RHD PA-MPJPE 12.6 mm (5: 11.8, 100: 13.4).
     w_image: float = 20.0
+    #: Weight of the thumb base and finger MCPs in the wrist-relative 3D term (with the
+    #: image term).  MediaPipe's world landmarks have a long palm (wrist-to-middle-MCP /
+    #: middle finger 1.06-1.17 on realdev clips; 0.97 in the hand model, 0.99 in RHD).
+    #: Measured at 0.1: palm ratio 1.07 -> 1.02 on mpsamples_hand_landmarker, 2D vs the
+    #: detector 0.020 -> 0.019 hand sizes on the stills, RHD PA-MPJPE 12.6 -> 12.7 mm:
+    #: too small a difference on this little data to change the default.
+    w_palm3d: float = 1.0
     #: Huber threshold of the image term, in hand sizes (beyond it a keypoint's pull is constant).
     image_delta: float = 0.1
     device: str = "cpu"
@@ -191,6 +200,9 @@ def _fit_hand(model, target: np.ndarray, weights: Optional[np.ndarray], cfg: Fit
     dtype = model.v_template.dtype
     nb = model.num_betas
     w_np = np.ones((T, 21)) if weights is None else np.asarray(weights, np.float64)
+    if image is not None and cfg.w_palm3d != 1.0:
+        w_np = w_np.copy()
+        w_np[:, PALM_3D_POINTS] *= cfg.w_palm3d
 
     t = lambda a: torch.as_tensor(np.asarray(a), dtype=dtype, device=dev)  # noqa: E731
     eye = torch.eye(3, dtype=dtype, device=dev).expand(1, NUM_JOINTS, 3, 3)
