@@ -1,27 +1,31 @@
-"""Fit the hand model to placed 3D keypoints: all frames of one hand in one batch.
+"""Fit the hand model to the detector's keypoints: all frames of one hand in one batch.
 
 Unknowns (``T`` frames of one hand): 16 joint rotations and a translation per
 frame, and one shape ``betas`` for the whole sequence.  Cost per frame:
 
-* keypoints: squared distance to the target keypoints (cm^2, per-keypoint weights);
+* keypoints: squared distance to the placed 3D target keypoints (cm^2,
+  per-keypoint weights);
 * joint limits: squared excess beyond the anatomical boxes of :mod:`.limits`
   (flexion / abduction / twist), so twist goes to the wrist and not into
   impossible finger rolls;
+* image (when the detector's 2D keypoints and K are given): robust,
+  confidence-weighted reprojection of the model's keypoints onto them
+  (:mod:`.image_term`).  The keypoint term then compares wrist-relative
+  positions of targets scaled to the model's size, so the detector's 3D gives
+  the pose and proportions, and the translation, depth included, comes from the
+  image and the model's size (one shape for the sequence, held by its prior);
 
-* image (when the detector's 2D keypoints and K are given): robust reprojection
-  of the model's keypoints onto them, confidence weighted (:mod:`.image_term`);
-  the keypoint term then compares wrist-relative positions, so the translation,
-  depth included, comes from the image and the model's size (one shape for the
-  whole sequence) and not from the placement's guess;
-
-plus a shape prior ``w_betas |betas|^2`` for the sequence.
+plus a shape prior ``w_betas |betas|^2`` for the sequence (``w_betas_image``
+with the image term).
 
 Steps: analytic start (global orientation by Kabsch on the five palm points,
 then each finger bone swung onto its target bone); betas by linear least
 squares at those rotations (keypoints are affine in betas) and the start redone
-with that shape; batched Levenberg-Marquardt over every frame's pose with
-analytic Jacobians (:mod:`.lm`); betas re-solved at the fitted rotations and a
-few more LM iterations.  Works for any
+with that shape; with the image term, the translation started by a robust PnP of
+that model onto the 2D keypoints; batched Levenberg-Marquardt over every frame's
+pose and translation with analytic Jacobians (:mod:`.lm`); betas re-solved at the
+fitted rotations (with the image term jointly with every frame's translation,
+:func:`.shape.solve_betas_image`) and a few more LM iterations.  Works for any
 :class:`~lagc_hand.handmodel.layer.HandModel` with MANO's tree (open model or MANO).
 """
 from __future__ import annotations
@@ -101,7 +105,8 @@ class HandFit:
     root:        (T, 3) float32, wrist joint in the camera frame, metres.
     keypoints3d: (T, 21, 3) float32, posed model keypoints, camera frame, public order.
     betas:       (B,) float32.
-    error:       (T,) float32, mean keypoint distance to the target, metres.
+    error:       (T,) float32, mean keypoint distance to the target, metres
+                 (wrist-relative, to the size-normalised target, with an image term).
     reproj_px:   (T,) float32, mean distance of the projected keypoints to the
                  2D keypoints (pixels), or None when the fit had no image term.
     """
@@ -262,11 +267,19 @@ def _fit_hand(model, target: np.ndarray, weights: Optional[np.ndarray], cfg: Fit
         prob = problem(b)
         state = levenberg_marquardt(prob, state.R, state.transl + dt, cfg.shape_iterations)
 
+    return _result(state, b, target, image)
+
+
+def _result(state, b: np.ndarray, target: np.ndarray, image: Optional[ImageTerm]) -> HandFit:
+    """The :class:`HandFit` of the final LM state (target (T, 21, 3) metres as fitted)."""
     # Orthonormal rotations out (the updates are products of float32 matrices,
     # off by ~1e-7; the keypoints of the last evaluation stand).
     rot = rot6d_to_matrix(matrix_to_rot6d(state.R)).cpu().numpy()
     kp = (state.keypoints / 100.0).cpu().numpy()
-    err = np.linalg.norm(kp - target, axis=-1).mean(-1)
+    d = kp - target
+    if image is not None:  # the 3D term was wrist-relative; the image placed the hand
+        d = d - d[:, :1]
+    err = np.linalg.norm(d, axis=-1).mean(-1)
     root = (state.joints[:, 0] / 100.0).cpu().numpy()
     quats = _sign_continuity(matrix_to_quat(rot))
     reproj = None
