@@ -108,14 +108,16 @@ def run(path: Path, cfg, frames: int | None, K: np.ndarray | None) -> dict:
     for s, h in m.hands.items():
         tr = inter["tracking"].tracks[s]
         out["hands"][s] = {"present": h.present & tr.present, "det2d": tr.keypoints2d.astype(np.float64),
-                           "fit3d": h.raw.keypoints3d.astype(np.float64), "clean3d": h.clean.keypoints3d.astype(np.float64),
+                           "fit3d": h.raw.keypoints3d.astype(np.float64),
+                           "clean3d": h.clean.keypoints3d.astype(np.float64),
                            "mp3d": inter["placements"][s].keypoints3d}
     return out
 
 
 def agreement(out: dict) -> dict:
     """Mean distance (px, hand sizes) of fitted / cleaned 2D to the detector's 2D, and 2D jitter."""
-    acc = {k: [] for k in ("fit", "clean", "fit_n", "clean_n", "jit_det", "jit_fit", "jit_clean", "palm_fit", "palm_mp")}
+    acc = {k: [] for k in ("fit", "clean", "fit_n", "clean_n", "jit_det", "jit_fit", "jit_clean",
+                           "palm_fit", "palm_mp")}
     for h in out["hands"].values():
         p = h["present"]
         if not p.any():
@@ -212,7 +214,8 @@ def bench_stills(realdev: Path, vs: dict, rows: list, three_d: list) -> dict:
                         pooled[name].setdefault("rhd_" + k, []).append(v)
     for name, acc in pooled.items():
         m = {k: float(np.nanmean(v)) if len(v) and np.ndim(v[0]) == 0 else v for k, v in acc.items()}
-        rows.append(f"| labelled stills ({len(acc.get('det', []))} joints) | {name} | {fmt(m['det'])} ({fmt(m['det_n'], 3)}) "
+        rows.append(f"| labelled stills ({len(acc.get('det', []))} joints) | {name} "
+                    f"| {fmt(m['det'])} ({fmt(m['det_n'], 3)}) "
                     f"| {fmt(m['fit'])} ({fmt(m['fit_n'], 3)}) | {fmt(m['clean'])} ({fmt(m['clean_n'], 3)}) "
                     f"| {fmt(m['agree_fit'])} ({fmt(m['agree_fit_n'], 3)}) | — | — |")
         for k in ("mp", "fit", "clean"):

@@ -197,7 +197,8 @@ def test_fit_lies_on_the_detector_2d_on_real_stills():
                     continue
                 det = inter["tracking"].tracks[s].keypoints2d[0].astype(np.float64)
                 size = (det.max(0) - det.min(0)).max()
-                fit2d = project(torch.as_tensor(h.raw.keypoints3d[0:1], dtype=F64), torch.as_tensor(m.intrinsics))[0].numpy()
+                fit2d = project(torch.as_tensor(h.raw.keypoints3d[0:1], dtype=F64),
+                                torch.as_tensor(m.intrinsics))[0].numpy()
                 agree.append(np.linalg.norm(fit2d - det, axis=-1).mean() / size)
                 if f in labels:
                     lab = labels[f]["hands"][0]

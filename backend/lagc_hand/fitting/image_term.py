@@ -85,7 +85,8 @@ def evaluate(term: ImageTerm, kp_cm: torch.Tensor):
     z = kp_cm[..., 2].clamp_min(MIN_Z_CM)
     x, y = kp_cm[..., 0] / z, kp_cm[..., 1] / z
     s = term.px_to_cm[:, None]
-    d = torch.stack([K[0, 0] * x + K[0, 2] - term.uv[..., 0], K[1, 1] * y + K[1, 2] - term.uv[..., 1]], -1) * s[..., None]
+    d = torch.stack([K[0, 0] * x + K[0, 2] - term.uv[..., 0],
+                     K[1, 1] * y + K[1, 2] - term.uv[..., 1]], -1) * s[..., None]
     n = torch.sqrt((d * d).sum(-1) + 1e-12)
     inside = n <= term.delta
     hub = torch.where(inside, torch.ones_like(n), term.delta / n)
