@@ -180,7 +180,8 @@ def test_fit_lies_on_the_detector_2d_on_real_stills():
     keypoints reproject within 0.035 hand sizes of MediaPipe's own 2D, less than
     half the old fit's offset; against the labels it is much closer than the old fit.
     (The issue's target, output no further from the labels than the detector, is not
-    met yet: measured 30.7 px vs the detector's 24.3 px here, old fit 52.6 px.)"""
+    met yet: measured 29.0 px vs the detector's 24.3 px here, old fit 52.6 px; offset to
+    the detector 0.015 hand sizes, old fit 0.056.)"""
     from lagc_hand.options import ReconstructOptions
     from lagc_hand.pipeline import run_pipeline
 
@@ -211,4 +212,4 @@ def test_fit_lies_on_the_detector_2d_on_real_stills():
         res[name] = (np.mean(agree), np.mean(lab_fit) if lab_fit else np.nan, np.mean(lab_det) if lab_det else np.nan)
     assert res["new"][0] < 0.035 and res["new"][0] < 0.5 * res["old"][0], res
     if np.isfinite(res["new"][1]):
-        assert res["new"][1] < 0.7 * res["old"][1] and res["new"][1] <= 1.35 * res["new"][2], res
+        assert res["new"][1] < 0.7 * res["old"][1] and res["new"][1] <= 1.3 * res["new"][2], res
