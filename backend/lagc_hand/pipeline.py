@@ -198,7 +198,7 @@ def run_pipeline(
             t0 = time.perf_counter()
             cfg = fit_config or FitConfig(device=device)
             # The detector's 2D keypoints through K (principal point included) place the
-            # hand in the image; the placed 3D keypoints give its wrist-relative shape.
+            # hand in the image; the placed 3D keypoints give its pose and proportions.
             fit = pre_fits[side] if side in pre_fits else fit_hand(
                 model, placements[side].keypoints3d[idx], weights=None, config=cfg,
                 keypoints2d=tr.keypoints2d[idx], K=K, confidence=tr.confidence[idx])
