@@ -20,11 +20,11 @@ from typing import Any, Optional
 import numpy as np
 import torch
 
-from lagc_hand.cleanup import CleanConfig, clean_hand
+from lagc_hand.cleanup import CleanConfig, ImageAlign, clean_hand
 from lagc_hand.engines import create_engine
 from lagc_hand.engines.parallel import DetectResult, detect
 from lagc_hand.errors import Cancelled, InputError
-from lagc_hand.fitting import FitConfig, HandFit, fit_hand
+from lagc_hand.fitting import FitConfig, HandFit, fit_hand, pose_keypoints
 from lagc_hand.fitting.motion import hand_track_motion, unseen_hand_motion
 from lagc_hand.fitting.two_hand import TwoHandConfig, fit_both_hands
 from lagc_hand.handmodel import HandModel, load_hand_model_params
@@ -117,8 +117,8 @@ def run_pipeline(
         intermediates.update(tracking=tracking, placements=placements, intrinsics=cam.K, camera=cam)
     use_two_hand_fit = use_interaction and (TWO_HAND_FIT_DEFAULT if two_hand_fit is None else bool(two_hand_fit))
     fps = src.info.fps / options.stride
-    hands, fit_errors, model_info = _fit_and_clean(tracking, placements, options, fit_config, use_two_hand_fit,
-                                                   fps, run)
+    hands, fit_errors, model_info = _fit_and_clean(tracking, placements, cam.K, options, fit_config,
+                                                   use_two_hand_fit, fps, run)
     n_frames = len(detected.observations)
     run.report(Progress("write", n_frames, n_frames))
     total_s = time.perf_counter() - t_start
@@ -182,8 +182,8 @@ def _place(tracking: TrackingResult, src: VideoSource, options: ReconstructOptio
     return cam, placements
 
 
-def _fit_and_clean(tracking: TrackingResult, placements: dict[str, Placement], options: ReconstructOptions,
-                   fit_config, two_hand: bool, fps: float, run: _Run):
+def _fit_and_clean(tracking: TrackingResult, placements: dict[str, Placement], K: np.ndarray,
+                   options: ReconstructOptions, fit_config, two_hand: bool, fps: float, run: _Run):
     """Fit and clean each hand; returns ``(hands, fit_errors_mm, (model_id, faces, skin))``."""
     n_frames = len(tracking.tracks[SIDES[0]].present)
     device = _device(options.device)
@@ -214,34 +214,43 @@ def _fit_and_clean(tracking: TrackingResult, placements: dict[str, Placement], o
                 continue
             run.report(Progress("fit", n_frames, n_frames, message=f"{side} hand, {idx.size} frames"))
             t0 = time.perf_counter()
-            fit = pre_fits[side] if side in pre_fits else _fit_one_hand(model, placements[side], idx, cfg)
+            fit = pre_fits[side] if side in pre_fits else _fit_one_hand(model, placements[side], tr, idx, K, cfg)
             run.add("fit", time.perf_counter() - t0)
             fit_errors[side] = float(fit.error.mean() * 1000.0)
             run.report(Progress("cleanup", n_frames, n_frames, message=f"{side} hand"))
             t0 = time.perf_counter()
-            hands[side] = _clean_and_assemble(side, model, params, fit, idx, tr, fps, options.smoothing, device)
+            hands[side] = _clean_and_assemble(side, model, params, fit, idx, tr, K, cfg, fps, options.smoothing,
+                                              device)
             run.add("cleanup", time.perf_counter() - t0)
     # The mesh of the first side, the model id of the last (as the file has always held).
     first, last = (load_hand_model(options.hand_model, s, device)[0] for s in (SIDES[0], SIDES[-1]))
     return hands, fit_errors, (last.model_id, first.f.astype(np.int32), first.weights.astype(np.float32))
 
 
-def _fit_one_hand(model: HandModel, placement: Placement, idx: np.ndarray, cfg: FitConfig) -> HandFit:
-    """The fit of one hand's observed frames ``idx`` to its placed keypoints."""
-    return fit_hand(model, placement.keypoints3d[idx], weights=None, config=cfg)
+def _fit_one_hand(model: HandModel, placement: Placement, tr, idx: np.ndarray, K: np.ndarray,
+                  cfg: FitConfig) -> HandFit:
+    """The fit of one hand's observed frames ``idx``: the detector's 2D keypoints through
+    ``K`` (3, 3) (principal point included) place the hand in the image; the placed 3D
+    keypoints give its pose and proportions."""
+    return fit_hand(model, placement.keypoints3d[idx], weights=None, config=cfg,
+                    keypoints2d=tr.keypoints2d[idx], K=K, confidence=tr.confidence[idx])
 
 
-def _clean_and_assemble(side: str, model: HandModel, params, fit: HandFit, idx: np.ndarray, tr, fps: float,
-                        smoothing: float, device: str) -> HandTrackMotion:
-    """Clean one fitted hand over all frames and assemble its motion."""
+def _clean_and_assemble(side: str, model: HandModel, params, fit: HandFit, idx: np.ndarray, tr, K: np.ndarray,
+                        cfg: FitConfig, fps: float, smoothing: float, device: str) -> HandTrackMotion:
+    """Clean one fitted hand over all frames and assemble its motion.  The cleaned pose
+    is put back onto the detector's 2D keypoints (:class:`ImageAlign`) unless the fit
+    itself ignores the image (``cfg.w_image`` 0: the fit and cleanup before issue 13)."""
     T = len(tr.present)
     quats = np.zeros((T, 16, 4), np.float32)
     quats[..., 0] = 1.0
     root = np.zeros((T, 3), np.float32)
     quats[idx] = fit.quats
     root[idx] = fit.root
+    align = None if cfg.w_image <= 0 else ImageAlign(
+        K, lambda q, r, m=model, b=fit.betas: pose_keypoints(m, q, r, b, None, device))
     cleaned = clean_hand(tr.present, tr.confidence, quats, root, tr.keypoints2d, fps,
-                         CleanConfig(strength=float(smoothing)))
+                         CleanConfig(strength=float(smoothing)), align=align)
     return hand_track_motion(side, model, params, fit, idx, cleaned, device)
 
 

@@ -3,6 +3,6 @@
 The filters themselves are numpy-only in ``lagc_hand_blender.core.filters`` so
 the Blender add-on can run them too; this package is the backend's wrapper.
 """
-from lagc_hand.cleanup.clean import CleanConfig, CleanedHand, clean_hand
+from lagc_hand.cleanup.clean import CleanConfig, CleanedHand, ImageAlign, clean_hand
 
-__all__ = ["CleanConfig", "CleanedHand", "clean_hand"]
+__all__ = ["CleanConfig", "CleanedHand", "ImageAlign", "clean_hand"]

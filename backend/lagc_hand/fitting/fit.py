@@ -1,21 +1,31 @@
-"""Fit the hand model to placed 3D keypoints: all frames of one hand in one batch.
+"""Fit the hand model to the detector's keypoints: all frames of one hand in one batch.
 
 Unknowns (``T`` frames of one hand): 16 joint rotations and a translation per
 frame, and one shape ``betas`` for the whole sequence.  Cost per frame:
 
-* keypoints: squared distance to the target keypoints (cm^2, per-keypoint weights);
+* keypoints: squared distance to the placed 3D target keypoints (cm^2,
+  per-keypoint weights);
 * joint limits: squared excess beyond the anatomical boxes of :mod:`.limits`
   (flexion / abduction / twist), so twist goes to the wrist and not into
   impossible finger rolls;
+* image (when the detector's 2D keypoints and K are given): robust,
+  confidence-weighted reprojection of the model's keypoints onto them
+  (:mod:`.image_term`).  The keypoint term then compares wrist-relative
+  positions of targets scaled to the model's size, so the detector's 3D gives
+  the pose and proportions, and the translation, depth included, comes from the
+  image and the model's size (one shape for the sequence, held by its prior);
 
-plus a shape prior ``w_betas |betas|^2`` for the sequence.
+plus a shape prior ``w_betas |betas|^2`` for the sequence (``w_betas_image``
+with the image term).
 
 Steps: analytic start (global orientation by Kabsch on the five palm points,
 then each finger bone swung onto its target bone); betas by linear least
 squares at those rotations (keypoints are affine in betas) and the start redone
-with that shape; batched Levenberg-Marquardt over every frame's pose with
-analytic Jacobians (:mod:`.lm`); betas re-solved at the fitted rotations and a
-few more LM iterations.  Works for any
+with that shape; with the image term, the translation started by a robust PnP of
+that model onto the 2D keypoints; batched Levenberg-Marquardt over every frame's
+pose and translation with analytic Jacobians (:mod:`.lm`); betas re-solved at the
+fitted rotations (with the image term jointly with every frame's translation,
+:func:`.shape.solve_betas_image`) and a few more LM iterations.  Works for any
 :class:`~lagc_hand.handmodel.layer.HandModel` with MANO's tree (open model or MANO).
 """
 from __future__ import annotations
@@ -27,15 +37,19 @@ import numpy as np
 import torch
 
 from lagc_hand.fitting.limits import _CHILD, anatomical_frames, joint_limit_boxes
+from lagc_hand.fitting.image_term import ImageTerm, make_image_term, project
 from lagc_hand.fitting.lm import FINGER_JOINTS, PoseProblem, levenberg_marquardt
-from lagc_hand.fitting.shape import solve_betas
+from lagc_hand.fitting.shape import solve_betas, solve_betas_image
 from lagc_hand.fitting.so3 import rotvec
+from lagc_hand.placement.pnp import solve_translation
 from lagc_hand.handmodel.torch_rotations import matrix_to_rot6d, rot6d_to_matrix
 from lagc_hand_blender.core.rotations import kabsch_rotation, matrix_to_quat, quat_sign_continuity
-from lagc_hand_blender.core.skeleton import NUM_JOINTS, PUBLIC_TO_MANO21
+from lagc_hand_blender.core.skeleton import NUM_JOINTS, PUBLIC_PARENTS, PUBLIC_TO_MANO21
 
 #: Public indices of the palm points used to initialise the global orientation.
 PALM_POINTS = np.array([0, 5, 9, 13, 17])
+#: Public indices of the thumb base and the four MCPs (see FitConfig.w_palm3d).
+PALM_3D_POINTS = np.array([1, 5, 9, 13, 17])
 #: Frames used for the starting shape (all of them up to this many).
 SHAPE_START_FRAMES = 512
 
@@ -51,6 +65,30 @@ class FitConfig:
     w_limits: float = 30.0
     w_betas: float = 0.05
     fit_shape: bool = True
+    #: Weight of the image (reprojection) term per keypoint, relative to the 3D keypoint
+    #: term, where 2D keypoints and K are given (0: fit the placed 3D keypoints only, the
+    #: fit before issue 13).  A residual of 0.1 hand sizes costs like 1.8 cm in 3D at 1.0.
+    #: 20 on the realdev stills (bench/fit_align.py): fitted-vs-detector 2D 0.020 hand
+    #: sizes (5: 0.026, 100: 0.018) for RHD PA-MPJPE 12.6 mm (5: 11.8, 100: 13.4).
+    w_image: float = 20.0
+    #: Weight of the thumb base and finger MCPs in the wrist-relative 3D term (with the
+    #: image term).  MediaPipe's world landmarks have a long palm (wrist-to-middle-MCP /
+    #: middle finger 1.06-1.17 on realdev clips; 0.97 in the hand model, 0.99 in RHD).
+    #: Measured at 0.1: palm ratio 1.07 -> 1.02 on mpsamples_hand_landmarker, 2D vs the
+    #: detector 0.020 -> 0.019 hand sizes on the stills, RHD PA-MPJPE 12.6 -> 12.7 mm:
+    #: too small a difference on this little data to change the default.
+    w_palm3d: float = 1.0
+    #: With the image term: scale the detector's 3D keypoints of every frame to the
+    #: model's size, so the hand's size (and with it its depth) comes from the shape
+    #: prior and the image, not from the detector's world-landmark size.
+    normalise_size: bool = True
+    #: Shape prior with the image term.  The hand's size sets its depth there, and the
+    #: detector's 3D only gives proportions, so the prior holds the shape nearer the mean
+    #: hand: 1.0 against 0.05 gave RHD wrist-rooted MPJPE 25.8 vs 26.7 mm, absolute wrist
+    #: 50 vs 61 mm, sample clip MPJPE 15.6 vs 16.5 mm (bench/fit_align.py, bench/accuracy.py).
+    w_betas_image: float = 1.0
+    #: Huber threshold of the image term, in hand sizes (beyond it a keypoint's pull is constant).
+    image_delta: float = 0.1
     device: str = "cpu"
     #: CPU threads for torch during the fit.  The tensors are tiny (3x3 .. 15x15
     #: blocks), so extra threads only add synchronisation; on a busy 2-core machine
@@ -67,7 +105,10 @@ class HandFit:
     root:        (T, 3) float32, wrist joint in the camera frame, metres.
     keypoints3d: (T, 21, 3) float32, posed model keypoints, camera frame, public order.
     betas:       (B,) float32.
-    error:       (T,) float32, mean keypoint distance to the target, metres.
+    error:       (T,) float32, mean keypoint distance to the target, metres
+                 (wrist-relative, to the size-normalised target, with an image term).
+    reproj_px:   (T,) float32, mean distance of the projected keypoints to the
+                 2D keypoints (pixels), or None when the fit had no image term.
     """
 
     rotmats: np.ndarray
@@ -76,6 +117,7 @@ class HandFit:
     keypoints3d: np.ndarray
     betas: np.ndarray
     error: np.ndarray
+    reproj_px: Optional[np.ndarray] = None
 
 
 def _swing(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -131,12 +173,19 @@ def _rotvec(R: torch.Tensor) -> torch.Tensor:
 
 
 def fit_hand(model, target: np.ndarray, weights: Optional[np.ndarray] = None,
-             config: FitConfig | None = None, betas_init: Optional[np.ndarray] = None) -> HandFit:
-    """Fit ``model`` (a HandModel) to ``target`` keypoints.
+             config: FitConfig | None = None, betas_init: Optional[np.ndarray] = None,
+             keypoints2d: Optional[np.ndarray] = None, K: Optional[np.ndarray] = None,
+             confidence: Optional[np.ndarray] = None) -> HandFit:
+    """Fit ``model`` (a HandModel) to ``target`` keypoints (and their image).
 
-    target:  (T, 21, 3) metres, camera frame, public order (T >= 1, all frames used).
-    weights: (T, 21) >= 0 per-keypoint confidence, or None.
+    target:  (T, 21, 3) metres, camera frame, public order (T >= 1, all frames used):
+             the placed detector keypoints; with an image term only their
+             wrist-relative shape and the starting translation are used.
+    weights: (T, 21) >= 0 per-keypoint confidence of the 3D term, or None.
     betas_init: (nb,) start (and, with ``fit_shape=False``, the fixed shape).
+    keypoints2d: (T, 21, 2) detector pixels and K (3, 3) intrinsics (principal
+             point included): turn on the image term (``config.w_image > 0``).
+    confidence: (T,) or (T, 21) >= 0 weights of the image term (None: 1).
     """
     cfg = config or FitConfig()
     old = torch.get_num_threads()
@@ -146,13 +195,18 @@ def fit_hand(model, target: np.ndarray, weights: Optional[np.ndarray] = None,
         # inference_mode, not no_grad: no version counters or view tracking, which is
         # ~20 % of the time of a 120-frame fit (thousands of small ops).
         with torch.inference_mode():
-            return _fit_hand(model, target, weights, cfg, betas_init)
+            image = None
+            if keypoints2d is not None and K is not None and cfg.w_image > 0:
+                conf = np.ones(len(target)) if confidence is None else confidence
+                image = make_image_term(keypoints2d, K, conf, cfg.w_image, cfg.image_delta,
+                                        model.v_template.dtype, torch.device(cfg.device))
+            return _fit_hand(model, target, weights, cfg, betas_init, image)
     finally:
         torch.set_num_threads(old)
 
 
 def _fit_hand(model, target: np.ndarray, weights: Optional[np.ndarray], cfg: FitConfig,
-              betas_init: Optional[np.ndarray]) -> HandFit:
+              betas_init: Optional[np.ndarray], image: Optional[ImageTerm]) -> HandFit:
     target = np.asarray(target, np.float64)
     T = target.shape[0]
     dev = torch.device(cfg.device)
@@ -160,6 +214,9 @@ def _fit_hand(model, target: np.ndarray, weights: Optional[np.ndarray], cfg: Fit
     dtype = model.v_template.dtype
     nb = model.num_betas
     w_np = np.ones((T, 21)) if weights is None else np.asarray(weights, np.float64)
+    if image is not None and cfg.w_palm3d != 1.0:
+        w_np = w_np.copy()
+        w_np[:, PALM_3D_POINTS] *= cfg.w_palm3d
 
     t = lambda a: torch.as_tensor(np.asarray(a), dtype=dtype, device=dev)  # noqa: E731
     eye = torch.eye(3, dtype=dtype, device=dev).expand(1, NUM_JOINTS, 3, 3)
@@ -170,6 +227,11 @@ def _fit_hand(model, target: np.ndarray, weights: Optional[np.ndarray], cfg: Fit
 
     b = np.zeros(nb) if betas_init is None else np.asarray(betas_init, np.float64)
     rest_kp, rest_j0 = rest_of(b)
+    w_betas = cfg.w_betas
+    if image is not None:
+        w_betas = cfg.w_betas_image
+        if cfg.normalise_size:
+            target = _at_model_size(target, rest_kp)
     init = initial_pose(rest_kp, target)
     if cfg.fit_shape:
         # With the rotations fixed, keypoints are affine in betas: solve for them.
@@ -180,7 +242,7 @@ def _fit_hand(model, target: np.ndarray, weights: Optional[np.ndarray], cfg: Fit
         # iterations), so long sequences use evenly spaced frames for it.
         sub = np.unique(np.linspace(0, T - 1, min(T, SHAPE_START_FRAMES)).round().astype(np.int64))
         out = model.forward_rotmat(t(init[sub]), t(b[None]), return_vertices=False)
-        b, _ = solve_betas(model, out.global_rotmats, out.keypoints, t(b), target[sub], w_np[sub], cfg.w_betas)
+        b, _ = solve_betas(model, out.global_rotmats, out.keypoints, t(b), target[sub], w_np[sub], w_betas)
         rest_kp, rest_j0 = rest_of(b)
 
     lo, hi = joint_limit_boxes()
@@ -188,23 +250,41 @@ def _fit_hand(model, target: np.ndarray, weights: Optional[np.ndarray], cfg: Fit
     tgt, w = t(target), t(w_np)
 
     def problem(b: np.ndarray) -> PoseProblem:
-        return PoseProblem(model, t(b), tgt, w, t(frames), t(lo), t(hi), cfg.w_limits)
+        return PoseProblem(model, t(b), tgt, w, t(frames), t(lo), t(hi), cfg.w_limits,
+                           image=image, relative3d=image is not None)
 
     prob = problem(b)
-    state = levenberg_marquardt(prob, t(init), t(target[:, 0] - rest_j0), cfg.iterations)
+    R0 = t(init)
+    transl0 = t(target[:, 0] - rest_j0) if image is None else _place_in_image(model, R0, t(b), image)
+    state = levenberg_marquardt(prob, R0, transl0, cfg.iterations)
     if cfg.fit_shape and cfg.shape_iterations > 0:
         # Re-solve the shape at the fitted rotations (translation follows), then polish.
-        b, dt = solve_betas(model, state.glob, state.keypoints / 100.0, t(b), target, w_np, cfg.w_betas)
+        if image is None:
+            b, dt = solve_betas(model, state.glob, state.keypoints / 100.0, t(b), target, w_np, w_betas)
+            dt = t(dt)
+        else:
+            b, dt = solve_betas_image(model, state, t(b), prob.sw, state.img_rows, state.img_res, w_betas)
         prob = problem(b)
-        state = levenberg_marquardt(prob, state.R, state.transl + t(dt), cfg.shape_iterations)
+        state = levenberg_marquardt(prob, state.R, state.transl + dt, cfg.shape_iterations)
 
+    return _result(state, b, target, image)
+
+
+def _result(state, b: np.ndarray, target: np.ndarray, image: Optional[ImageTerm]) -> HandFit:
+    """The :class:`HandFit` of the final LM state (target (T, 21, 3) metres as fitted)."""
     # Orthonormal rotations out (the updates are products of float32 matrices,
     # off by ~1e-7; the keypoints of the last evaluation stand).
     rot = rot6d_to_matrix(matrix_to_rot6d(state.R)).cpu().numpy()
     kp = (state.keypoints / 100.0).cpu().numpy()
-    err = np.linalg.norm(kp - target, axis=-1).mean(-1)
+    d = kp - target
+    if image is not None:  # the 3D term was wrist-relative; the image placed the hand
+        d = d - d[:, :1]
+    err = np.linalg.norm(d, axis=-1).mean(-1)
     root = (state.joints[:, 0] / 100.0).cpu().numpy()
     quats = quat_sign_continuity(matrix_to_quat(rot))
+    reproj = None
+    if image is not None:
+        reproj = torch.linalg.norm(project(state.keypoints, image.K) - image.uv, dim=-1).mean(-1).cpu().numpy()
     return HandFit(
         rotmats=rot.astype(np.float32),
         quats=quats.astype(np.float32),
@@ -212,7 +292,36 @@ def _fit_hand(model, target: np.ndarray, weights: Optional[np.ndarray], cfg: Fit
         keypoints3d=kp.astype(np.float32),
         betas=np.asarray(b, np.float32),
         error=err.astype(np.float32),
+        reproj_px=None if reproj is None else reproj.astype(np.float32),
     )
+
+
+def _skeleton_size(kp: np.ndarray) -> np.ndarray:
+    """(..., 21, 3) -> (...,) summed length of the 20 bones of the public skeleton."""
+    return np.linalg.norm(kp[..., 1:, :] - kp[..., PUBLIC_PARENTS[1:], :], axis=-1).sum(-1)
+
+
+def _at_model_size(target: np.ndarray, rest_kp: np.ndarray) -> np.ndarray:
+    """Targets (T, 21, 3) scaled about their wrist to the model's skeleton size (rest_kp (21, 3)).
+
+    The detector's world landmarks have a size of their own that varies from frame
+    to frame (depth foreshortened: on RHD's rendered stills MediaPipe's wrist to
+    middle MCP was 56-96 mm against 91-95 mm labelled); with the image term the
+    hand's size sets its depth, so the size comes from the model (its mean hand and
+    the shape prior) and only the proportions from the detector."""
+    s = _skeleton_size(rest_kp) / np.maximum(_skeleton_size(target), 1e-9)
+    return target[:, :1] + (target - target[:, :1]) * s[:, None, None]
+
+
+def _place_in_image(model, R: torch.Tensor, betas: torch.Tensor, image: ImageTerm) -> torch.Tensor:
+    """Translation (T, 3) metres that puts the model at rotations R (T, 16, 3, 3)
+    onto the image keypoints (robust translation-only PnP): the depth start of the
+    fit.  A start from the placement would be at the detector's idea of the hand's
+    size; LM is slow to move the depth (the image sees it only through scale)."""
+    X = model.forward_rotmat(R, betas.reshape(1, -1), return_vertices=False).keypoints
+    tr, _ = solve_translation(X.double().cpu().numpy(), image.uv.double().cpu().numpy(),
+                              image.K.double().cpu().numpy(), image.weight.double().cpu().numpy())
+    return torch.as_tensor(tr, dtype=R.dtype, device=R.device)
 
 
 def pose_keypoints(model, quats: np.ndarray, root: np.ndarray, betas: np.ndarray,

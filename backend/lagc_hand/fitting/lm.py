@@ -35,7 +35,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from lagc_hand.fitting import soa
+from lagc_hand.fitting import image_term, soa
+from lagc_hand.fitting.image_term import ImageTerm
 from lagc_hand.fitting.so3 import inv_right_jacobian, rotvec
 from lagc_hand.handmodel.torch_rotations import skew
 from lagc_hand_blender.core.skeleton import MANO_PARENTS, NUM_JOINTS, PUBLIC_TO_MANO21, TIP_PARENTS
@@ -72,7 +73,9 @@ class PoseState:
     joints (T,16,3) posed joints, cm; keypoints (T,21,3) cm, public order;
     glob (T,16,3,3) global rotations; res (T,21,3) weighted keypoint residuals (cm);
     phi (T,15,3) rotation vectors of joints 1..15 (rad); ang (T,15,3) their
-    anatomical (flexion, abduction, twist) angles (rad); cost (T,).
+    anatomical (flexion, abduction, twist) angles (rad); cost (T,);
+    img_res (T,21,2) / img_rows (T,21,2,3): the image term's weighted residuals
+    and their derivatives (:func:`.image_term.evaluate`), None without one.
     """
 
     R: torch.Tensor
@@ -84,25 +87,34 @@ class PoseState:
     phi: torch.Tensor
     ang: torch.Tensor
     cost: torch.Tensor
+    img_res: torch.Tensor | None = None
+    img_rows: torch.Tensor | None = None
 
     def where(self, take: torch.Tensor, other: "PoseState") -> "PoseState":
         """Per frame: ``other`` where ``take`` (T,) bool, else self."""
         def pick(a, b):
+            if a is None:
+                return None
             return torch.where(take.view((-1,) + (1,) * (a.ndim - 1)), b, a)
 
         return PoseState(*(pick(getattr(self, f), getattr(other, f)) for f in self.__dataclass_fields__))
 
 
 class PoseProblem:
-    """Keypoint + joint-limit least squares for one hand model, fixed betas.
+    """Keypoint + joint-limit (+ image) least squares for one hand model, fixed betas.
 
     target: (T, 21, 3) metres, public order.  weights: (T, 21) >= 0.
     frames: (15, 3, 3) anatomical frames (rows: flexion, abduction, twist axes).
     lo, hi: (15, 3) radians.  All tensors on the model's device and dtype.
+    image: the reprojection term (:class:`.image_term.ImageTerm`), or None.
+    relative3d: the keypoint term compares wrist-relative positions
+    ``(kp_k - kp_wrist) - (target_k - target_wrist)``, so it says nothing about
+    the translation, which the image term then places (depth included).
     """
 
     def __init__(self, model, betas: torch.Tensor, target: torch.Tensor, weights: torch.Tensor,
-                 frames: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, w_limits: float) -> None:
+                 frames: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, w_limits: float,
+                 image: ImageTerm | None = None, relative3d: bool = False) -> None:
         if not np.array_equal(np.asarray(model.parents), MANO_PARENTS):
             raise ValueError("the Levenberg-Marquardt fit assumes MANO's kinematic tree")
         self.model = model
@@ -112,6 +124,7 @@ class PoseProblem:
         self.sw = weights.clamp_min(0).sqrt()  # (T, 21)
         self.frames, self.lo, self.hi = frames, lo, hi
         self.w_limits = float(w_limits)
+        self.image, self.relative3d = image, bool(relative3d)
         as_long = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.long, device=dev)  # noqa: E731
         self.kp_idx = as_long(FINGER_KP_PUBLIC.reshape(-1))
         self.chain_idx = as_long(FINGER_CHAIN.reshape(-1))
@@ -146,12 +159,20 @@ class PoseProblem:
         """Exact cost of every frame at rotations R (T,16,3,3) and transl (T,3) metres."""
         out = self.model.forward_rotmat(R, self.betas, transl, return_vertices=False)
         kp = out.keypoints * 100.0
-        res = (kp - self.target) * self.sw[..., None]
+        d = kp - self.target
+        if self.relative3d:
+            d = d - d[:, :1]
+        res = d * self.sw[..., None]
         phi = rotvec(R[:, 1:])
         ang = torch.einsum("jab,tjb->tja", self.frames, phi)
         excess = (self.lo - ang).clamp_min(0) + (ang - self.hi).clamp_min(0)
         cost = (res * res).sum((1, 2)) + self.w_limits * (excess * excess).sum((1, 2))
-        return PoseState(R, transl, out.joints * 100.0, kp, out.global_rotmats, res, phi, ang, cost)
+        img_res = img_rows = None
+        if self.image is not None:
+            img_res, img_rows, img_cost = image_term.evaluate(self.image, kp)
+            cost = cost + img_cost
+        return PoseState(R, transl, out.joints * 100.0, kp, out.global_rotmats, res, phi, ang, cost,
+                         img_res, img_rows)
 
     # --- Jacobians ------------------------------------------------------------------
 
@@ -263,7 +284,9 @@ class PoseProblem:
         """
         T = s.R.shape[0]
         sw = self.sw.index_select(1, self.kp_idx).view(T, 5, 4).permute(2, 0, 1).contiguous()  # (4 i, T, 5)
-        V = self._lever_soa(s).mul_(sw[:, None, None])  # (4 i, 4 m, 3, T, 5) weighted lever arms
+        lever = self._lever_soa(s)
+        # weighted lever arms (4 i, 4 m, 3, T, 5); in place unless the image term needs the plain ones
+        V = lever * sw[:, None, None] if s.img_rows is not None else lever.mul_(sw[:, None, None])
         r = s.res.index_select(1, self.kp_idx).view(T, 5, 4, 3).permute(2, 3, 0, 1).contiguous()  # (4 i, 3, T, 5)
         rows = lambda m, n: range(max(m, n), 4)  # noqa: E731  keypoints moved by both joints
 
@@ -298,9 +321,11 @@ class PoseProblem:
                         A[3 * (m - 1) + y][3 * (n - 1) + z] = v
                         A[3 * (n - 1) + z][3 * (m - 1) + y] = v
         zero = torch.zeros_like(sw[0])
+        # the relative keypoint term does not see the translation
+        tw = 0.0 if self.relative3d else 1.0
         Bcols = []
         for m in range(1, 4):
-            a = sum(sw[i] * V[i, m] for i in rows(m, m))  # (3, T, 5): sum_i s_i V_im
+            a = sum(sw[i] * V[i, m] for i in rows(m, m)) * tw  # (3, T, 5): sum_i s_i V_im
             skew_a = [[zero, -a[2], a[1]], [a[2], zero, -a[0]], [-a[1], a[0], zero]]
             b0 = block(m, 0)
             Bcols += [skew_a[y] + b0[y] for y in range(3)]
@@ -311,10 +336,10 @@ class PoseProblem:
 
         # global block: summed over fingers, plus the wrist keypoint (translation only)
         sw0 = self.sw[:, 0]
-        a0 = [x.sum(1) for x in sum(sw[i] * V[i, 0] for i in range(4))]
-        ss = (sw * sw).sum((0, 2)) + sw0 * sw0
+        a0 = [x.sum(1) * tw for x in sum(sw[i] * V[i, 0] for i in range(4))]
+        ss = ((sw * sw).sum((0, 2)) + sw0 * sw0) * tw
         H00 = [[x.sum(1) for x in row] for row in block(0, 0)]
-        gt = (sw[:, None] * r).sum((0, 3)) + (sw0 * s.res[:, 0].T)  # (3, T)
+        gt = ((sw[:, None] * r).sum((0, 3)) + (sw0 * s.res[:, 0].T)) * tw  # (3, T)
         gw0 = [x.sum(1) for x in cross_sum(0)]
         z = torch.zeros_like(ss)
         Hg = [[ss, z, z, z, a0[2], -a0[1]],
@@ -324,6 +349,8 @@ class PoseProblem:
               [a0[2], z, -a0[0], *H00[1]],
               [-a0[1], a0[0], z, *H00[2]]]
         gg = [gt[0], gt[1], gt[2], *gw0]
+        if s.img_rows is not None:
+            image_term.add_normal_terms(lever, s.img_rows, s.img_res, self.kp_idx, A, Bcols, Hg, gf, gg)
         return A, Bcols, Hg, gf, gg
 
     # --- one damped Gauss-Newton step -----------------------------------------------

@@ -144,6 +144,8 @@ def _weighted_lstsq(A: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
     frames with no weight solvable (their x is then ~0, or non-finite if A is
     degenerate, which callers check).
     """
-    AtA = np.einsum("tki,tk,tkj->tij", A, w, A) + 1e-9 * np.eye(3)
-    Atb = np.einsum("tki,tk,tk->ti", A, w, b)
+    # batched matrix products: the 3-operand einsums were ~5x slower for thousands of frames
+    Aw = A * w[..., None]
+    AtA = np.matmul(Aw.transpose(0, 2, 1), A) + 1e-9 * np.eye(3)
+    Atb = np.matmul(Aw.transpose(0, 2, 1), b[..., None])[..., 0]
     return np.linalg.solve(AtA, Atb[..., None])[..., 0]
