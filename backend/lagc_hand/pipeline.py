@@ -93,9 +93,11 @@ def run_pipeline(
     and contact terms); None = :data:`INTERACTION_DEFAULT`.
     two_hand_fit: the joint two-hand fit (needs ``interaction``); None =
     :data:`TWO_HAND_FIT_DEFAULT`.
-    intermediates: if a dict is given, it receives ``tracking``
-    (:class:`~lagc_hand.tracking.TrackingResult`) and ``placements``
-    (side -> :class:`~lagc_hand.placement.Placement`), for benchmarks and debugging.
+    intermediates: if a dict is given, it receives ``observations`` (the engine's
+    per-frame :class:`~lagc_hand.engines.FrameObservations`, before tracking),
+    ``tracking`` (:class:`~lagc_hand.tracking.TrackingResult`), ``placements``
+    (side -> :class:`~lagc_hand.placement.Placement`) and ``intrinsics`` (3, 3),
+    for benchmarks and debugging; it changes nothing else.
     """
     report = progress or (lambda p: None)
     cancelled = should_cancel or (lambda: False)
@@ -149,7 +151,7 @@ def run_pipeline(
     }
     timer.add("place", time.perf_counter() - t0)
     if intermediates is not None:
-        intermediates.update(tracking=tracking, placements=placements, intrinsics=K)
+        intermediates.update(observations=observations, tracking=tracking, placements=placements, intrinsics=K)
 
     # ---- fit + cleanup, per hand
     from lagc_hand.cleanup import CleanConfig, clean_hand
