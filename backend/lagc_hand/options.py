@@ -24,9 +24,9 @@ class ReconstructOptions:
                   ``MANO_RIGHT.pkl`` / ``MANO_LEFT.pkl`` (or ``.npz``).
     device:       ``"auto"``, ``"cpu"`` or ``"cuda"`` for the torch stages.
     detect_workers: how many contiguous chunks of the video are detected at once,
-                  each by its own engine in its own thread (0 = one per CPU core,
-                  chunks of at least 48 frames; 1 = sequential).  Results depend on
-                  this number (each chunk's tracker starts fresh), not on timing.
+                  each by its own engine in its own thread (0 = one per CPU core;
+                  1 = one chunk after the other).  The chunks come from the video
+                  alone, so results do not depend on this number (nor on timing).
     """
 
     engine: str = "mediapipe"

@@ -115,7 +115,7 @@ def run_pipeline(
     detected = detect(
         src, frange, lambda: create_engine(options.engine, **engine_kw),
         # The network engine already spreads one batch over all cores (and a GPU): one chunk.
-        workers=options.detect_workers or (1 if options.engine == "lagc" else 0),
+        workers=options.detect_workers, chunked=options.engine != "lagc",
         on_progress=lambda done, total, fps: report(Progress("detect", done, total, fps)),
         should_cancel=cancelled,
     )
