@@ -8,6 +8,9 @@ import sys
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["real"]:  # real footage: its own options (bench/real.py)
+        from lagc_hand import quiet
+
+        quiet.install("--verbose" in argv)  # MediaPipe's native log lines, unless --verbose
         from bench import real
 
         return real.main(argv[1:])

@@ -1,6 +1,7 @@
 """Real footage: does the output find every hand and lie on it in the image?
 
-    .venv/bin/python -m bench real [--realdev PATH] [--out DIR] [--quick] [--engines a,b] [--no-write]
+    .venv/bin/python -m bench real [--realdev PATH] [--out DIR] [--quick] [--engines a,b] [--only a,b]
+                                   [--no-rendered] [--no-write] [--verbose]
 
 Runs the whole pipeline (exactly what ``lagc-hand reconstruct`` runs) per input
 and engine (default ``mediapipe`` and ``mediapipe-raw``, side by side in one run)
@@ -495,6 +496,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--only", help="comma-separated input names (file stems) to run")
     ap.add_argument("--no-rendered", action="store_true", help="leave out the rendered sample clips")
     ap.add_argument("--no-write", action="store_true", help="do not append to bench/RESULTS.md")
+    ap.add_argument("--verbose", action="store_true", help="show MediaPipe's native log lines (python -m bench real)")
     args = ap.parse_args(argv)
     engines = tuple(e.strip() for e in args.engines.split(",") if e.strip())
     realdev = find_realdev(args.realdev)
