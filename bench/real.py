@@ -8,7 +8,8 @@ and engine (default ``mediapipe`` and ``mediapipe-raw``, side by side in one run
 on ``shared/realdev`` (real photos and clips, labelled where its README says;
 the path is an argument and nothing of it is copied) and on the rendered clips
 in ``assets/samples`` (exact 3D ground truth).  Each still is a one-frame video.
-``--quick``: every still plus the three shortest realdev clips (< 3 min on 2 cores).
+``--quick``: every still, the three shortest realdev clips, the clip with
+reference landmarks and the rendered two-hand sample (< 3 min on 2 cores).
 
 Per input and engine (``out`` = fitted output, ``clean`` = cleaned output, both
 projected with the K the pipeline used; ``det`` = the engine's own per-frame
@@ -19,7 +20,8 @@ observations before tracking):
   0.5 x max(bbox w, h)) by the output / by det, of all labelled hands;
   ``side``: of the matched hands with a labelled side, those with the right side;
 * ``dup``: frames where two output skeletons sit on one hand / duplicate det
-  pairs (mean keypoint distance < 0.3 x hand size);
+  hands: judged against the labels where every hand is labelled (rendered
+  clips), else two predictions closer than 0.2 x hand size (mean keypoint distance);
 * ``2D px`` / ``2D /size`` / ``PCK@0.2``: per visible labelled joint of the found hands;
 * 3D (labels with 3D only: RHD, rendered clips): wrist-rooted MPJPE and PA-MPJPE
   (mm) of out / clean / det (det: MediaPipe's world landmarks), absolute wrist
@@ -66,7 +68,12 @@ EXPECTED_HANDS = {
 #: realdev label file -> the set name of its rows.
 LABEL_SETS = {"coco_wholebody_hands.json": "coco-wb", "halpe_hands.json": "halpe",
               "onehand10k_hands.json": "onehand10k", "rhd_hands.json": "rhd (rendered)"}
+#: --quick: this many of the shortest realdev clips, plus the one with per-frame reference
+#: landmarks, plus the rendered two-hand sample (exact 3D on video).
 QUICK_VIDEOS = 3
+#: Label sets with every hand of a labelled frame labelled (the rendered clips' ground truth).
+COMPLETE_SETS = ("gt",)
+QUICK_EXTRA_VIDEO = "tfjs_asl_hand.25fps"
 
 
 @dataclass
@@ -135,7 +142,7 @@ def realdev_inputs(realdev: Path, quick: bool = False) -> list[BenchInput]:
     frames = {Path(k).stem: v.get("frames", 0) for k, v in _manifest_files(manifest).items()}
     videos = sorted((realdev / "videos").glob("*.mp4"), key=lambda p: (frames.get(p.stem) or 10 ** 6, p.name))
     if quick:
-        videos = videos[:QUICK_VIDEOS]
+        videos = videos[:QUICK_VIDEOS] + [v for v in videos[QUICK_VIDEOS:] if v.stem == QUICK_EXTRA_VIDEO]
     out = list(stills.values())
     for v in videos:
         inp = BenchInput(v.stem, "realdev video", v, False, expected=EXPECTED_HANDS.get(v.stem))
@@ -153,9 +160,7 @@ def _manifest_files(manifest) -> dict:
 
 
 def rendered_inputs(quick: bool = False) -> list[BenchInput]:
-    """The rendered sample clips with their exact ground truth (none in quick mode)."""
-    if quick:
-        return []
+    """The rendered sample clips with their exact ground truth (quick: the two-hand sample only)."""
     out = []
     gt_two = SAMPLES / "two_hands_gt.npz"
     if gt_two.exists():
@@ -164,7 +169,7 @@ def rendered_inputs(quick: bool = False) -> list[BenchInput]:
             kp = {s: g[f"{s}_keypoints"] for s in SIDES}
             pres = {s: g[f"{s}_present"].astype(bool) for s in SIDES}
         out.append(_rendered("two_hands", SAMPLES / "two_hands.mp4", K, kp, pres))
-    for npz in sorted(SAMPLES.glob("interact_*.npz")):
+    for npz in [] if quick else sorted(SAMPLES.glob("interact_*.npz")):
         with np.load(npz) as g:
             K = g["K"].astype(np.float64)
             kp = {s: g[f"{s}_keypoints3d"] for s in SIDES}
@@ -281,8 +286,11 @@ def merge(a: dict, b: dict) -> dict:
     return out
 
 
-def evaluate(frames: list[dict], run: Run, labels: Optional[dict], expected: Optional[tuple[int, int]]) -> dict:
-    """Accumulate every metric of one run; labels: source frame index -> labelled hands."""
+def evaluate(frames: list[dict], run: Run, labels: Optional[dict], expected: Optional[tuple[int, int]],
+             complete: bool = False) -> dict:
+    """Accumulate every metric of one run; labels: source frame index -> labelled hands;
+    complete: every hand in those frames is labelled (duplicates are then judged
+    against the labels, see :func:`bench.real_metrics.labelled_duplicates`)."""
     acc = new_acc()
     acc["inputs"] = 1
     acc["frames"] = len(frames)
@@ -291,12 +299,18 @@ def evaluate(frames: list[dict], run: Run, labels: Optional[dict], expected: Opt
     for f in frames:
         acc["n_out"].append(len(f["out"]))
         acc["n_det"].append(len(f["det"]))
-        acc["dup_out"] += int(rm.duplicate_pairs([k for _, k, _ in f["out"]]) > 0)
-        acc["dup_det"] += rm.duplicate_pairs([k for _, k, _ in f["det"]])
+        hands = labels.get(f["index"]) if labels is not None else None
+        if complete and hands is not None:
+            lab = ([h.kp2d for h in hands], [h.visible for h in hands], [h.size for h in hands])
+            acc["dup_out"] += int(rm.labelled_duplicates(*lab, [k for _, k, _ in f["out"]]) > 0)
+            acc["dup_det"] += rm.labelled_duplicates(*lab, [k for _, k, _ in f["det"]])
+        else:
+            acc["dup_out"] += int(rm.duplicate_pairs([k for _, k, _ in f["out"]]) > 0)
+            acc["dup_det"] += rm.duplicate_pairs([k for _, k, _ in f["det"]])
         if expected is not None:
             acc["exp_ok"].append(expected[0] <= len(f["out"]) <= expected[1])
-        if labels is not None and f["index"] in labels:
-            _score_frame(acc, f, labels[f["index"]])
+        if hands is not None:
+            _score_frame(acc, f, hands)
     if len(frames) >= 3:
         _temporal(acc, frames, run)
     return acc
@@ -467,7 +481,7 @@ def bench_input(inp: BenchInput, engines: tuple[str, ...], out_dir: Optional[Pat
         runs[engine], preds[engine] = run, predictions(run)
         accs = {}
         for set_name, labels in inp.labels.items():
-            accs[set_name] = evaluate(preds[engine], run, labels, inp.expected)
+            accs[set_name] = evaluate(preds[engine], run, labels, inp.expected, set_name in COMPLETE_SETS)
         if not inp.labels:
             accs[f"({inp.group})"] = evaluate(preds[engine], run, None, inp.expected)
         first = next(iter(inp.labels)) if inp.labels else f"({inp.group})"
@@ -491,7 +505,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--realdev", help="the realdev folder (default: $LAGC_REALDEV, <repo>/../shared/realdev, "
                                       "/work/shared/realdev)")
     ap.add_argument("--out", default=str(ROOT / "out" / "bench_real"), help="overlays and rows.json go here")
-    ap.add_argument("--quick", action="store_true", help="stills + the 3 shortest clips, no rendered clips")
+    ap.add_argument("--quick", action="store_true", help="stills, the 3 shortest clips, the tfjs clip, the "
+                                                         "rendered two-hand sample (< 3 min on 2 cores)")
     ap.add_argument("--engines", default=",".join(ENGINES), help="comma-separated engines (default: %(default)s)")
     ap.add_argument("--only", help="comma-separated input names (file stems) to run")
     ap.add_argument("--no-rendered", action="store_true", help="leave out the rendered sample clips")
@@ -541,7 +556,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     if not args.no_write:
         from bench.common import append_results
 
-        what = "quick: stills + 3 shortest clips" if args.quick else "full"
+        what = "quick" if args.quick else "full"
         src = f"realdev at {realdev}" if realdev else "no realdev"
         append_results(f"Real footage (bench/real.py, {what})",
                        f"`.venv/bin/python -m bench real{' --quick' if args.quick else ''}` ({src}; "

@@ -1,7 +1,7 @@
 """Overlay pictures of the real-footage benchmark (:mod:`bench.real`).
 
-One picture per input: rows are frames (one for a still, a few spread over a
-clip), columns are engines.  Drawn on the real image: the cleaned output's
+One picture per input: rows are frames (one for a still; for a clip three spread
+over it plus the one most worth a look, see :func:`_worst_frame`), columns are engines.  Drawn on the real image: the cleaned output's
 skeleton (green, side letter at the wrist) and its mesh outline (cyan), both
 projected with the K the pipeline used; the engine's own 2D keypoints per
 detection (red, thin); labelled keypoints (yellow dots) where there are labels.
@@ -26,6 +26,18 @@ def pick_frames(num_frames: int, count: int = 4) -> list[int]:
         return [0]
     pos = sorted({min(num_frames - 1, int((2 * i + 1) * num_frames / (2 * count))) for i in range(count)})
     return pos
+
+
+def _worst_frame(frames: list[dict]) -> Optional[int]:
+    """The clip position most worth a look: an output duplicate first, then det
+    duplicates, then the most det hands; None for a still."""
+    from bench.real_metrics import duplicate_pairs
+
+    if len(frames) <= 1:
+        return None
+    score = [100 * duplicate_pairs([k for _, k, _ in f["out"]]) + 10 * duplicate_pairs([k for _, k, _ in f["det"]])
+             + len(f["det"]) for f in frames]
+    return int(np.argmax(score))
 
 
 def read_frames(path: Path, indices: list[int]) -> dict[int, np.ndarray]:
@@ -131,7 +143,10 @@ def write_overlay(path: Path, source: Path, runs: dict, preds: dict, labels: Opt
     from lagc_hand.pipeline import load_hand_model
 
     first = next(iter(runs.values())).motion
-    positions = pick_frames(first.num_frames)
+    positions = pick_frames(first.num_frames, 3)
+    worst = _worst_frame(next(iter(preds.values())))
+    if worst is not None and worst not in positions:
+        positions = sorted(positions + [worst])
     indices = [int(first.frames[p]) for p in positions]
     images = read_frames(source, indices)
     models = {s: load_hand_model("open", s, "cpu")[1] for s in ("left", "right")}

@@ -143,3 +143,15 @@ def test_bench_real_runs_on_one_still_and_one_clip(realdev, tmp_path):
     for p in tmp_path.glob("*.png"):
         img = cv2.imread(str(p))
         assert img is not None and img.shape[1] == 2 * 480
+
+
+def test_labelled_duplicates():
+    a, b = _hand((0, 0)), _hand((300, 0), seed=1)
+    vis = np.ones(21, bool)
+    lab = ([a, b], [vis, vis], [100.0, 100.0])
+    assert rm.labelled_duplicates(*lab, [a + 1, b + 1]) == 0
+    assert rm.labelled_duplicates(*lab, [a + 1, a + 8, b]) == 1  # a second skeleton on hand a
+    assert rm.labelled_duplicates(*lab, [a + 1, _hand((900, 900), seed=2)]) == 0  # a false hand, not a duplicate
+    # Two labelled hands overlapping in the image, each found once: no duplicate.
+    c = a + [25.0, 0.0]
+    assert rm.labelled_duplicates([a, c], [vis, vis], [100.0, 100.0], [a, c]) == 0

@@ -206,24 +206,35 @@ def detect(
         for k in range(len(chunks)):
             run_chunk(k, before_frame)
     else:
-        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="lagc-detect") as pool:
-            futures = [pool.submit(run_chunk, k) for k in range(len(chunks))]
-            try:
-                pending = set(futures)
-                while pending:
-                    done, pending = wait(pending, timeout=POLL_S, return_when=FIRST_EXCEPTION)
-                    for f in done:
-                        if f.exception() is not None:
-                            raise f.exception()
-                    n = sum(len(r) for r in results)
-                    report(n, max(expected, n), n / max(time.perf_counter() - t_start, 1e-9))
-                    if cancelled():
-                        raise Cancelled("reconstruction cancelled by the user")
-            finally:
-                stop.set()  # other workers finish their current frame and close their engines
-                pool.shutdown(wait=True, cancel_futures=True)
+        def poll() -> None:
+            n = sum(len(r) for r in results)
+            report(n, max(expected, n), n / max(time.perf_counter() - t_start, 1e-9))
+            if cancelled():
+                raise Cancelled("reconstruction cancelled by the user")
+
+        _run_pool(run_chunk, len(chunks), threads, stop, poll)
     observations = [o for r in results for o in r]
     wall = time.perf_counter() - t_start
     report(len(observations), len(observations), len(observations) / max(wall, 1e-9))
     return DetectResult(observations, float(sum(engine_time)), wall, threads, len(chunks))
 
+
+def _run_pool(run_chunk: Callable[[int], None], n_chunks: int, threads: int, stop: threading.Event,
+              poll: Callable[[], None]) -> None:
+    """Run ``run_chunk(k)`` for every chunk on ``threads`` threads, in chunk order as
+    threads free up; ``poll()`` runs in this thread every :data:`POLL_S` seconds (it
+    reports progress and may raise :class:`Cancelled`).  The first worker error is
+    raised here; either way ``stop`` is set and every worker has finished on return."""
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="lagc-detect") as pool:
+        futures = [pool.submit(run_chunk, k) for k in range(n_chunks)]
+        try:
+            pending = set(futures)
+            while pending:
+                done, pending = wait(pending, timeout=POLL_S, return_when=FIRST_EXCEPTION)
+                for f in done:
+                    if f.exception() is not None:
+                        raise f.exception()
+                poll()
+        finally:
+            stop.set()  # other workers finish their current frame and close their engines
+            pool.shutdown(wait=True, cancel_futures=True)
