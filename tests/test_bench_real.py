@@ -89,6 +89,7 @@ def test_duplicates_flips_and_swaps():
     a, b = _hand((0, 0)), _hand((300, 0), seed=1)
     assert rm.duplicate_pairs([a, b]) == 0
     assert rm.duplicate_pairs([a, b, a + 5.0]) == 1
+    assert rm.duplicate_pairs([a, b, a[rm.MIRRORED_FINGERS] + 5.0]) == 1  # a mirrored skeleton on hand a
     # Two tracks over 4 frames; the det label of the first flips once.
     frames = [[a, b], [a + 2, b + 2], [b + 4, a + 4], [a + 6, b + 6]]
     ids = rm.link_tracks(frames)
