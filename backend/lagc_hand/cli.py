@@ -80,7 +80,10 @@ def main(argv: list[str] | None = None) -> int:
         from lagc_hand import quiet
         from lagc_hand.errors import LagcHandError
 
-        quiet.install(verbose)  # before any engine loads MediaPipe
+        # Before any engine loads MediaPipe.  Not for the server: it is a log, not a
+        # terminal, and its job processes must not depend on a pipe the server
+        # process owns (they outlive a killed server for a moment).
+        quiet.install(verbose or name == "serve")
 
         try:
             return int(module.run(args) or 0)
