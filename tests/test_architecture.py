@@ -4,7 +4,7 @@ imports one that runs after it or a front end.
 
 Layers, lowest first (a unit may import only units of a lower layer):
 
-  errors, the package root  <  video, handmodel  <  net  <  engines  <  tracking
+  errors, quiet (log filtering), the package root  <  video, handmodel  <  net  <  engines  <  tracking
   <  placement  <  fitting  <  cleanup  <  options, progress  <  pipeline  <  api
   <  synth  <  batch, server  <  commands  <  cli
 
@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "backend" / "lagc_hand"
 
 LAYERS: list[set[str]] = [
-    {"errors", "lagc_hand"}, {"video", "handmodel"}, {"net"}, {"engines"}, {"tracking"}, {"placement"},
+    {"errors", "quiet", "lagc_hand"}, {"video", "handmodel"}, {"net"}, {"engines"}, {"tracking"}, {"placement"},
     {"fitting"}, {"cleanup"}, {"options", "progress"}, {"pipeline"}, {"api"}, {"synth"}, {"batch", "server"},
     {"commands"}, {"cli"},
 ]

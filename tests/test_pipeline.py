@@ -15,7 +15,7 @@ from lagc_hand.api import ReconstructOptions, reconstruct
 from lagc_hand.errors import Cancelled, InputError
 from lagc_hand_blender.core import handmotion
 
-N = 16
+N = 48  # two detect chunks (engines/parallel.py MIN_CHUNK_FRAMES = 24): a real seam
 FOV = 60.0
 
 

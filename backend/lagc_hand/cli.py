@@ -39,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="lagc-hand", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--version", action="store_true", help="print the version and exit")
+    parser.add_argument("--verbose", action="store_true",
+                        help="show the native MediaPipe/TFLite/absl log lines (hidden by default); "
+                             "may stand anywhere on the command line")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
@@ -58,6 +61,9 @@ def _load(module: str):
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    # --verbose is global: take it from anywhere, before the subcommand parses the rest.
+    verbose = "--verbose" in argv
+    argv = [a for a in argv if a != "--verbose"]
     parser = build_parser()
     # Resolve the subcommand first, then let its module add its own options.
     if argv and argv[0] in COMMANDS:
@@ -70,7 +76,13 @@ def main(argv: list[str] | None = None) -> int:
         )
         module.add_arguments(sub)
         args = sub.parse_args(argv[1:])
+        from lagc_hand import quiet
         from lagc_hand.errors import LagcHandError
+
+        # Before any engine loads MediaPipe.  Not for the server: it is a log, not a
+        # terminal, and its job processes must not depend on a pipe the server
+        # process owns (they outlive a killed server for a moment).
+        quiet.install(verbose or name == "serve")
 
         try:
             return int(module.run(args) or 0)

@@ -101,10 +101,12 @@ def run_pipeline(
     None = :data:`INTERACTION_DEFAULT`.
     two_hand_fit: the joint two-hand fit (needs ``interaction``); None =
     :data:`TWO_HAND_FIT_DEFAULT`.
-    intermediates: if a dict is given, it receives ``tracking``
-    (:class:`~lagc_hand.tracking.TrackingResult`), ``placements``
+    intermediates: if a dict is given, it receives ``observations`` (the engine's
+    per-frame :class:`~lagc_hand.engines.FrameObservations`, before tracking),
+    ``tracking`` (:class:`~lagc_hand.tracking.TrackingResult`), ``placements``
     (side -> :class:`~lagc_hand.placement.Placement`), ``intrinsics`` (3, 3) and
-    ``camera`` (:class:`~lagc_hand.placement.CameraModel`), for benchmarks and debugging.
+    ``camera`` (:class:`~lagc_hand.placement.CameraModel`), for benchmarks and
+    debugging; it changes nothing else.
     """
     options.validate()
     run = _Run(progress or (lambda p: None), should_cancel or (lambda: False), {})
@@ -114,7 +116,8 @@ def run_pipeline(
     tracking = _track(detected, src.info.width if use_interaction else None, run)
     cam, placements = _place(tracking, src, options, run)
     if intermediates is not None:
-        intermediates.update(tracking=tracking, placements=placements, intrinsics=cam.K, camera=cam)
+        intermediates.update(observations=detected.observations, tracking=tracking, placements=placements,
+                             intrinsics=cam.K, camera=cam)
     use_two_hand_fit = use_interaction and (TWO_HAND_FIT_DEFAULT if two_hand_fit is None else bool(two_hand_fit))
     fps = src.info.fps / options.stride
     hands, fit_errors, model_info = _fit_and_clean(tracking, placements, cam.K, options, fit_config,
@@ -140,7 +143,7 @@ def _decode_and_detect(video: Path, options: ReconstructOptions, run: _Run) -> t
     detected = detect(
         src, frange, lambda: create_engine(options.engine, **engine_kw),
         # The network engine already spreads one batch over all cores (and a GPU): one chunk.
-        workers=options.detect_workers or (1 if options.engine == "lagc" else 0),
+        workers=options.detect_workers, chunked=options.engine != "lagc",
         on_progress=lambda done, total, fps: run.report(Progress("detect", done, total, fps)),
         should_cancel=run.cancelled,
     )

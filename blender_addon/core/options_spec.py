@@ -99,7 +99,8 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("detect_workers", "int", 0, minimum=0, maximum=64, label="Detect workers", cli="--detect-workers",
                metavar="N",
                help="video chunks detected at once, each by its own engine in its own thread "
-                    "(0 = one per CPU core, 1 = sequential; the chunk plan is engines/parallel.py's)"),
+                    "(0 = one per CPU core, 1 = one chunk after the other); the chunks come from the "
+                    "video alone, so the result does not depend on this number"),
 )
 
 SPECS: dict[str, OptionSpec] = {s.name: s for s in OPTIONS}

@@ -37,7 +37,10 @@ def run(args: argparse.Namespace) -> int:
     if not args.quiet:
         from tqdm import tqdm
 
-        bar = tqdm(total=0, unit="frame", file=sys.stderr, desc="detect", dynamic_ncols=True)
+        # One line that updates in place on a terminal and is gone at the end, where the
+        # summary line takes its place; no bar at all when stderr is a log file or pipe.
+        bar = tqdm(total=0, unit="frame", file=sys.stderr, desc="detect", dynamic_ncols=True, leave=False,
+                   disable=None)
 
     def progress(p) -> None:
         if bar is None:
