@@ -244,6 +244,9 @@ def run_one(inp: BenchInput, engine: str) -> Run:
     inter: dict = {}
     t0 = time.perf_counter()
     res = run_pipeline(inp.path, options_for(inp, engine), intermediates=inter)
+    if "observations" not in inter:
+        raise RuntimeError("run_pipeline(intermediates=...) no longer fills 'observations' (the engine's "
+                           "per-frame hands before tracking), which the detector columns need")
     return Run(res.motion, inter["observations"], inter["tracking"], res.summary, time.perf_counter() - t0)
 
 
