@@ -154,3 +154,48 @@ def test_augmentation_keeps_the_ground_truth_on_the_image(ih_root):
         if hm.max() > 0.5:
             y, x = np.unravel_index(np.argmax(hm), hm.shape)
             assert np.abs(np.array([x + 0.5, y + 0.5]) - a["joints2d"][0, 9] / 4).max() <= 0.8
+
+
+def test_eval_prints_the_protocol_table_on_interhand(ih_root, tmp_path, capsys):
+    """`lagc-hand eval` on the InterHand2.6M-layout folder (2 workers): the
+    table's numbers are the IntagHand protocol recomputed here by hand (root =
+    middle MCP, prediction rescaled by the GT / predicted wrist-to-middle-MCP
+    length), left, right and mean."""
+    import re
+    from pathlib import Path
+
+    from lagc_hand.cli import main
+    from lagc_hand.net.checkpoint import checkpoint_payload, save_checkpoint
+    from lagc_hand.net.config import load_train_config
+    from lagc_hand.net.data.interhand import InterHandDataset
+    from lagc_hand.net.training import build_model, seed_everything
+
+    cfg = load_train_config(Path(__file__).resolve().parents[1] / "configs" / "tiny_overfit.json")
+    ds = InterHandDataset(ih_root, "test", hand_model="open")
+    seed_everything(0)
+    model = build_model(cfg.net, ds.topology).eval()
+    ck = save_checkpoint(tmp_path / "c.pt", checkpoint_payload(cfg, ds.topology, model))
+    out = tmp_path / "m.json"
+    rc = main(["eval", "--checkpoint", str(ck), "--data", str(ih_root), "--hand-model", "open", "--device", "cpu",
+               "--workers", "2", "--batch-size", "3", "-o", str(out)])
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "InterHand2.6M test" in text and "4 frames" in text and "middle MCP" in text
+    rows = {m.group(1): [float(x) for x in m.group(2).split()] for m in re.finditer(r"^(MPJPE|MPVPE) mm\s+(.*)$", text, re.M)}
+    # by hand, per hand: root-relative, rescaled prediction vs root-relative GT
+    errs = {"j": [], "v": []}
+    for i in range(len(ds)):
+        s = ds[i]
+        with torch.no_grad():
+            o = model(torch.from_numpy(s["image"])[None])
+        for h in range(2):
+            pj, pv = o["joints"][0, h].double().numpy(), o["vertices"][0, h].double().numpy()
+            gj, gv = s["joints3d"][h] / s["scale"], s["verts3d"][h] / s["scale"]
+            k = np.linalg.norm(gj[9] - gj[0]) / np.linalg.norm(pj[9] - pj[0])
+            errs["j"].append((h, np.linalg.norm((pj - pj[9]) * k - (gj - gj[9]), axis=1).mean() * 1000))
+            errs["v"].append((h, np.linalg.norm((pv - pj[9]) * k - (gv - gj[9]), axis=1).mean() * 1000))
+    for row, key in (("MPJPE", "j"), ("MPVPE", "v")):
+        left = np.mean([e for h, e in errs[key] if h == 0])
+        right = np.mean([e for h, e in errs[key] if h == 1])
+        assert rows[row] == pytest.approx([left, right, (left + right) / 2], abs=0.011)
+    assert json.loads(out.read_text())["frames"] == 4
