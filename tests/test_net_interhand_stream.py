@@ -199,3 +199,35 @@ def test_eval_prints_the_protocol_table_on_interhand(ih_root, tmp_path, capsys):
         right = np.mean([e for h, e in errs[key] if h == 1])
         assert rows[row] == pytest.approx([left, right, (left + right) / 2], abs=0.011)
     assert json.loads(out.read_text())["frames"] == 4
+
+
+def test_train_command_streams_interhand_with_workers(ih_root, tmp_path, capsys):
+    """`lagc-hand train` on an InterHand2.6M-layout folder (train split = a copy
+    of the test split's annotations): 2 DataLoader workers, augmentation on,
+    the frame indexes cached in out_dir, a checkpoint carrying its config."""
+    import shutil
+    from pathlib import Path
+
+    from lagc_hand.cli import main
+    from lagc_hand.net.checkpoint import read_checkpoint
+
+    root = tmp_path / "ih"
+    shutil.copytree(ih_root, root)
+    (root / "annotations" / "train").mkdir()
+    for f in (root / "annotations" / "test").iterdir():
+        shutil.copy(f, root / "annotations" / "train" / f.name.replace("_test_", "_train_"))
+    (root / "images" / "train").symlink_to(root / "images" / "test")
+    tiny = json.loads((Path(__file__).resolve().parents[1] / "configs" / "tiny_overfit.json").read_text())
+    out = tmp_path / "run"
+    tiny.update(data=str(root), hand_model="open", epochs=2, batch_size=2, amp=False, out_dir=str(out))
+    (tmp_path / "cfg.json").write_text(json.dumps(tiny))
+    rc = main(["train", "--config", str(tmp_path / "cfg.json"), "--workers", "2", "--device", "cpu", "--no-progress"])
+    assert rc == 0
+    text = capsys.readouterr().out
+    report = json.loads(text[text.index("{"):])
+    assert report["checkpoint"] == str(out / "last.pt") and report["val"]["frames"] == 4
+    ck = read_checkpoint(out / "last.pt")
+    assert ck["epoch"] == 2 and ck["step"] == 4  # 4 kept frames, batch 2
+    assert ck["train_config"]["workers"] == 2 and ck["train_config"]["augment"]["enabled"]
+    assert (out / "interhand_train_index.npz").is_file() and (out / "interhand_test_index.npz").is_file()
+    assert np.isfinite(ck["history"][-1]["total"]) and "submesh" in ck["history"][-1]

@@ -283,18 +283,7 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, device: str = "aut
     amp = amp_settings(cfg.amp, dev)
     scaler = torch.amp.GradScaler("cuda", enabled=amp.scaler)
     edge_from = cfg.edge_loss_epoch if cfg.edge_loss_epoch is not None else cfg.epochs // 2
-    start_epoch, step, history = 0, 0, []
-    if resume:
-        ckpt = read_checkpoint(resume, "cpu")
-        model.load_state_dict(ckpt["model"])
-        opt.load_state_dict(ckpt["optimizer"])
-        sched.load_state_dict(ckpt["scheduler"])
-        if ckpt.get("scaler") and amp.scaler:
-            scaler.load_state_dict(ckpt["scaler"])
-        if ckpt.get("rng"):
-            set_rng_state(ckpt["rng"])
-        start_epoch, step, history = int(ckpt["epoch"]), int(ckpt["step"]), list(ckpt.get("history", []))
-        say(f"resumed from {resume} at epoch {start_epoch}, step {step}")
+    start_epoch, step, history = _resume(resume, model, opt, sched, scaler, say) if resume else (0, 0, [])
     net = model
     if dist.world > 1:
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
@@ -333,6 +322,21 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, device: str = "aut
     return {"history": history, "checkpoint": str(ckpt_path), "val": val, "seconds": elapsed,
             "samples_per_second": samples_seen * dist.world / max(elapsed, 1e-9), "device": str(dev),
             "rank": dist.rank, "world_size": dist.world, "model": model}
+
+
+def _resume(path, model, opt, sched, scaler, say) -> tuple[int, int, list]:
+    """Load a checkpoint's training state in place; returns (epoch, step, history)."""
+    ckpt = read_checkpoint(path, "cpu")
+    model.load_state_dict(ckpt["model"])
+    opt.load_state_dict(ckpt["optimizer"])
+    sched.load_state_dict(ckpt["scheduler"])
+    if ckpt.get("scaler") and scaler.is_enabled():
+        scaler.load_state_dict(ckpt["scaler"])
+    if ckpt.get("rng"):
+        set_rng_state(ckpt["rng"])
+    epoch, step = int(ckpt["epoch"]), int(ckpt["step"])
+    say(f"resumed from {path} at epoch {epoch}, step {step}")
+    return epoch, step, list(ckpt.get("history", []))
 
 
 def _finish(dist: DistInfo) -> None:
