@@ -314,11 +314,11 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, device: str = "aut
         if stop:
             break
     elapsed = time.perf_counter() - t0
+    _finish(dist)  # before the evaluation: the other ranks must not sit in a collective (NCCL timeout) meanwhile
     val = {}
     if dist.main and len(val_set):
         held = val_set if hasattr(val_set, "set_epoch") else CompactCache(val_set)
         val = evaluate(model, held, cfg.batch_size, dev, workers=cfg.workers if held is val_set else 0)
-    _finish(dist)
     return {"history": history, "checkpoint": str(ckpt_path), "val": val, "seconds": elapsed,
             "samples_per_second": samples_seen * dist.world / max(elapsed, 1e-9), "device": str(dev),
             "rank": dist.rank, "world_size": dist.world, "model": model}
