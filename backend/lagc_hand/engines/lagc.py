@@ -33,7 +33,8 @@ from lagc_hand.engines.base import HandObservation
 from lagc_hand.errors import EngineUnavailable, InputError, ModelFileError
 
 CROP_SIZE = 256
-#: keypoint boxes are tighter than IntagHand's vertex boxes: widen them a bit.
+#: keypoint boxes are tighter than IntagHand's vertex boxes: widen them a bit
+#: (vertex / keypoint box extent on 40 synthetic two-hand samples: median 1.10, p90 1.27).
 KEYPOINT_BOX_MARGIN = 1.15
 #: a detection box is widened by this fraction of its size on each side when scoring
 DETECTION_SLACK = 0.15
