@@ -3,7 +3,8 @@
 Root = middle-finger MCP (public index 9) for prediction and ground truth
 separately; each predicted hand rescaled by the ground-truth / predicted
 wrist-to-middle-MCP length; MPJPE and MPVPE in mm for the left hand, the right
-hand and their mean.  --data is an InterHand2.6M folder (interacting-hand
+hand and their mean, printed as the paper's table (``--json``: as JSON).
+--data is an InterHand2.6M folder (interacting-hand
 frames of the split, see lagc_hand/net/data/interhand.py) or "synthetic"
 (held-out synthetic samples from the checkpoint's hand model).
 """
@@ -22,6 +23,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--synthetic-seed", type=int, default=7_000_001, help="seed of the synthetic evaluation set")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--device", default="auto")
+    p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes reading the images")
+    p.add_argument("--index-cache", help="InterHand2.6M: .npz file caching the split's frame index (built on first use)")
+    p.add_argument("--json", action="store_true", help="print the metrics as JSON instead of the table")
     p.add_argument("-o", "--output", help="also write the metrics as JSON here")
 
 
@@ -41,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         from lagc_hand.net.data.interhand import InterHandDataset
 
-        dataset = InterHandDataset(args.data, args.split, hand_model, model.topology, limit=args.limit)
+        dataset = InterHandDataset(args.data, args.split, hand_model, model.topology, limit=args.limit,
+                                   index_cache=args.index_cache, workers=args.workers)
     if dataset.topology.num_vertices != model.topology.num_vertices:
         from lagc_hand.errors import InputError
 
@@ -49,10 +54,13 @@ def run(args: argparse.Namespace) -> int:
             f"the checkpoint's mesh has {model.topology.num_vertices} vertices but the hand model "
             f"{hand_model!r} has {dataset.topology.num_vertices}; pass the hand model it was trained with"
         )
-    metrics = evaluate(model, dataset, args.batch_size, dev, progress=True)
-    metrics["protocol"] = "IntagHand (root middle MCP, GT bone-length rescale, mm)"
+    from lagc_hand.net.metrics import PROTOCOL, protocol_table
+
+    metrics = evaluate(model, dataset, args.batch_size, dev, progress=True, workers=args.workers)
+    title = "synthetic" if args.data == "synthetic" else f"InterHand2.6M {args.split}"
+    metrics["protocol"] = PROTOCOL + ", mm"
     text = json.dumps(metrics, indent=2)
-    print(text)
+    print(text if args.json else protocol_table(metrics, title))
     if args.output:
         tmp = args.output + ".tmp"
         with open(tmp, "w") as fh:

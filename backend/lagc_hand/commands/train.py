@@ -4,7 +4,10 @@ The config mirrors lagc_hand.net.config.TrainConfig (see configs/ for
 examples): network sizes, data ("synthetic" or an InterHand2.6M folder), Adam
 schedule (lr 1e-4, x0.1 at half the epochs), batch size, seed, output folder.
 Writes OUT_DIR/last.pt after every epoch (atomically); --resume continues
-from a checkpoint.  Mixed precision is used on CUDA when "amp" is true.
+from a checkpoint (model, optimiser, scheduler, epoch, RNG state).  Mixed
+precision per "amp" (true: bf16 on CUDA where supported, else fp16).  Several
+GPUs: ``torchrun --nproc_per_node N -m lagc_hand.cli train --config C``
+(DDP; batch_size is per GPU; rank 0 writes checkpoints and prints).
 """
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--epochs", type=int, help="override the config's epochs")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--workers", type=int, help="override the config's DataLoader worker processes")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -30,8 +34,12 @@ def run(args: argparse.Namespace) -> int:
         cfg.out_dir = args.out_dir
     if args.epochs:
         cfg.epochs = args.epochs
+    if args.workers is not None:
+        cfg.workers = args.workers
     result = train(cfg, resume=args.resume, device=args.device, progress=not args.no_progress)
     last = result["history"][-1] if result["history"] else {}
+    if result["rank"] != 0:
+        return 0  # torchrun: rank 0 reports
     print(json.dumps({"checkpoint": result["checkpoint"], "final_loss": last.get("total"), "val": result["val"],
                       "samples_per_second": round(result["samples_per_second"], 2), "device": result["device"]}, indent=2))
     return 0

@@ -1,13 +1,26 @@
 """The ``lagc`` engine: the LAGC-Hand network as a per-frame hand engine.
 
-Per frame: find the region holding the hands (the previous frame's keypoints
-when both hands were seen, else MediaPipe's hand boxes, or a fixed region the
-caller sets), cut the square crop IntagHand's way (centre of the box, half side
-``max(w, h) / 2 / 0.8``, resized to 256x256), run the network, and map its
-outputs back: 2D keypoints through the weak-perspective camera into full-image
-pixels, 3D keypoints and mesh vertices in metres (hand-relative, origin at the
+Per frame: find the region holding the hands and cut the square crop as in
+training (IntagHand's box: centre of the box, half side ``max(w, h) / 2 / 0.8``,
+resized to 256x256).  When both hands were kept in the previous frame the box
+is the one around that frame's projected mesh vertices -- exactly the training
+crop; otherwise it comes from MediaPipe's hand landmarks (widened by
+``KEYPOINT_BOX_MARGIN``, since keypoint boxes are tighter than vertex boxes),
+or from a fixed region the caller sets.  The network's outputs are mapped back:
+2D keypoints through the weak-perspective camera into full-image pixels, 3D
+keypoints and mesh vertices in metres (hand-relative, origin at the
 middle-finger MCP, camera axes; the network's scale, i.e. hands normalised to
 a 9.5 cm wrist-to-middle-MCP length), handedness from which output hand it is.
+
+Scores do not use the heatmaps (the compact module's heatmaps are the least
+trustworthy output, issue 14): a hand's score is the fraction of its projected
+vertices inside the crop, times, on frames where the detector ran, the
+fraction of its 2D keypoints inside a detected hand box (widened by
+``DETECTION_SLACK``; a box of the other side counts half, since detectors swap
+sides of touching hands), or on tracked frames its previous score (so a hand
+drifting out of the crop loses confidence until it is dropped and the detector
+is asked again).  A hand
+whose 2D extent is under ``MIN_EXTENT`` of the crop side scores 0.
 Only offered with a checkpoint (``EngineUnavailable`` otherwise).
 """
 from __future__ import annotations
@@ -20,8 +33,13 @@ from lagc_hand.engines.base import HandObservation
 from lagc_hand.errors import EngineUnavailable, InputError, ModelFileError
 
 CROP_SIZE = 256
-#: keypoint boxes are tighter than IntagHand's vertex boxes: widen them a bit.
+#: keypoint boxes are tighter than IntagHand's vertex boxes: widen them a bit
+#: (vertex / keypoint box extent on 40 synthetic two-hand samples: median 1.10, p90 1.27).
 KEYPOINT_BOX_MARGIN = 1.15
+#: a detection box is widened by this fraction of its size on each side when scoring
+DETECTION_SLACK = 0.15
+#: hands smaller than this fraction of the crop side are not hands the network saw
+MIN_EXTENT = 0.05
 
 
 class LagcEngine:
@@ -51,23 +69,26 @@ class LagcEngine:
         self._detector = detector
         self._own_detector = detector is None
         self.fixed_box = None if fixed_box is None else np.asarray(fixed_box, dtype=np.float64).reshape(4)
-        self._prev_box: Optional[np.ndarray] = None
+        self._prev_crop: Optional[tuple[np.ndarray, float]] = None
+        self._prev_scores = np.ones(2)
 
     # -- region ---------------------------------------------------------------
-    def _detect_box(self, image: np.ndarray, time: float) -> Optional[np.ndarray]:
+    def _region(self, image: np.ndarray, time: float) -> tuple[Optional[tuple[np.ndarray, float]], Optional[list]]:
+        """((centre, half) of the crop or None, this frame's detections or None when the detector did not run)."""
         if self.fixed_box is not None:
-            return self.fixed_box
-        if self._prev_box is not None:
-            return self._prev_box
+            return self.crop_for_box(self.fixed_box), None
+        if self._prev_crop is not None:
+            return self._prev_crop, None
         if self._detector is None:
             from lagc_hand.engines.mediapipe_engine import MediaPipeEngine
 
             self._detector = MediaPipeEngine(max_hands=2)
-        boxes = [o.box for o in self._detector.process(image, time) if o.box is not None]
-        if not boxes:
-            return None
-        b = np.stack(boxes)
-        return np.array([b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max()], dtype=np.float64)
+        dets = [o for o in self._detector.process(image, time) if o.box is not None]
+        if not dets:
+            return None, []
+        b = np.stack([o.box for o in dets])
+        box = np.array([b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max()], dtype=np.float64)
+        return self.crop_for_box(box), dets
 
     @staticmethod
     def crop_for_box(box: np.ndarray) -> tuple[np.ndarray, float]:
@@ -96,49 +117,75 @@ class LagcEngine:
     def process(self, image: np.ndarray, time: float = 0.0) -> list[HandObservation]:
         if image is None or image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise InputError("the engine needs (H, W, 3) uint8 RGB images")
-        box = self._detect_box(image, time)
-        if box is None:
-            self._prev_box = None
+        region, dets = self._region(image, time)
+        if region is None:
+            self._prev_crop = None
             return []
-        centre, half = self.crop_for_box(box)
+        centre, half = region
         out = self.run_crop(image, centre, half)
-        return self._observations(out, centre, half)
+        return self._observations(out, centre, half, dets)
 
-    def _observations(self, out: dict[str, np.ndarray], centre: np.ndarray, half: float) -> list[HandObservation]:
+    def hand_scores(self, out: dict[str, np.ndarray], centre: np.ndarray, half: float, dets: Optional[list]) -> np.ndarray:
+        """(2,) left, right scores in [0, 1] (module docstring) from one crop's outputs
+        (crop pixels) and the frame's detections (None: the detector did not run)."""
+        scores = np.zeros(2)
+        to_full, origin = 2 * half / CROP_SIZE, centre - half
+        for h in range(2):
+            v2 = out["vertices2d"][h]
+            inside = float(np.mean(np.all((v2 >= 0) & (v2 <= CROP_SIZE), axis=1)))
+            extent = float(np.max(v2.max(0) - v2.min(0))) / CROP_SIZE
+            if extent < MIN_EXTENT:
+                continue
+            if dets is None:
+                support = float(self._prev_scores[h]) if self.fixed_box is None else 1.0
+            else:
+                kp = out["joints2d"][h] * to_full + origin
+                support = 0.0
+                for d in dets:
+                    lo, hi = d.box[:2], d.box[2:]
+                    pad = DETECTION_SLACK * (hi - lo)
+                    frac = float(np.mean(np.all((kp >= lo - pad) & (kp <= hi + pad), axis=1)))
+                    same = (d.handedness > 0.5) == (h == 1)
+                    support = max(support, frac if same else 0.5 * frac)
+            scores[h] = inside * support
+        return scores
+
+    def _observations(self, out: dict[str, np.ndarray], centre: np.ndarray, half: float, dets: Optional[list] = None) -> list[HandObservation]:
+        from lagc_hand.net.data.sample import crop_box
         from lagc_hand_blender.core.skeleton import PUBLIC_MIDDLE_MCP
 
         to_full = 2 * half / CROP_SIZE
         origin = centre - half
+        scores = self.hand_scores(out, centre, half, dets)
         obs, kept = [], []
         for h in range(2):
             heat = out["heatmaps"][21 * h : 21 * (h + 1)]
-            score = float(np.clip(heat.reshape(21, -1).max(1).mean(), 0.0, 1.0))
-            if score < self.min_score:
+            if scores[h] < self.min_score:
                 continue
             kp2 = (out["joints2d"][h] * to_full + origin).astype(np.float32)
             root = out["joints"][h, PUBLIC_MIDDLE_MCP]
             box = np.array([kp2[:, 0].min(), kp2[:, 1].min(), kp2[:, 0].max(), kp2[:, 1].max()], np.float32)
-            kept.append(box)
+            kept.append(out["vertices2d"][h] * to_full + origin)
             obs.append(HandObservation(
                 keypoints2d=kp2,
                 keypoints3d=(out["joints"][h] - root).astype(np.float32),
                 handedness=float(h),
-                score=score,
+                score=float(scores[h]),
                 box=box,
                 vertices=(out["vertices"][h] - root).astype(np.float32),
-                extra={"engine": "lagc", "output_hand": ("left", "right")[h], "crop_centre": centre.tolist(), "crop_half": half},
+                extra={"engine": "lagc", "output_hand": ("left", "right")[h], "crop_centre": centre.tolist(), "crop_half": half,
+                       "tracked": dets is None and self.fixed_box is None,
+                       "heatmap_score": float(np.clip(heat.reshape(21, -1).max(1).mean(), 0.0, 1.0))},
             ))
-        # Track: the next frame's region is where both hands were just seen.
+        # Track: the next frame's crop is the training box around both hands' projected vertices.
         if self.fixed_box is None:
-            if len(kept) == 2:
-                b = np.stack(kept)
-                self._prev_box = np.array([b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max()], dtype=np.float64)
-            else:
-                self._prev_box = None
+            self._prev_scores = scores
+            self._prev_crop = crop_box(np.concatenate(kept)) if len(kept) == 2 else None
         return obs
 
     def reset(self) -> None:
-        self._prev_box = None
+        self._prev_crop = None
+        self._prev_scores = np.ones(2)
         if self._detector is not None and hasattr(self._detector, "reset"):
             self._detector.reset()
 

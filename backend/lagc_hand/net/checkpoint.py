@@ -6,7 +6,10 @@ Checkpoint (``torch.save`` dict, written to a temp file then renamed):
 ``format`` ("lagc-hand-checkpoint"), ``version`` (1), ``net_config`` (dict),
 ``topology`` (:meth:`MeshTopology.to_dict`), ``model`` (state dict),
 ``optimizer``, ``scheduler``, ``scaler``, ``epoch`` (epochs finished),
-``step``, ``train_config`` (dict), ``history`` (per-epoch mean losses).
+``step``, ``train_config`` (dict: the whole run's config, so a checkpoint
+alone rebuilds and resumes its run), ``history`` (per-epoch mean losses),
+``rng`` (python/numpy/torch/CUDA generator states of rank 0 at the save),
+``world_size`` (DDP processes that trained it).
 """
 from __future__ import annotations
 
@@ -36,7 +39,8 @@ def save_checkpoint(path: str | Path, payload: dict) -> Path:
 
 
 def checkpoint_payload(cfg: TrainConfig, topology: MeshTopology, model: LAGCHandNet, opt=None, sched=None, scaler=None,
-                       epoch: int = 0, step: int = 0, history: list | None = None) -> dict:
+                       epoch: int = 0, step: int = 0, history: list | None = None, rng: dict | None = None,
+                       world_size: int = 1) -> dict:
     """The checkpoint dict (module docstring); optimiser state may be absent
     (e.g. the untrained network saved for evaluation)."""
     return {
@@ -46,6 +50,7 @@ def checkpoint_payload(cfg: TrainConfig, topology: MeshTopology, model: LAGCHand
         "scheduler": sched.state_dict() if sched is not None else None,
         "scaler": scaler.state_dict() if scaler is not None else None,
         "epoch": epoch, "step": step, "train_config": cfg.to_dict(), "history": list(history or []),
+        "rng": rng, "world_size": int(world_size),
     }
 
 
@@ -67,7 +72,11 @@ def read_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> dic
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[LAGCHandNet, dict]:
     """Rebuild the network stored in a checkpoint, in eval mode, on ``device``."""
     ckpt = read_checkpoint(path, "cpu")
-    cfg = net_config_from_dict(ckpt["net_config"])
+    net = dict(ckpt["net_config"])
+    if "submesh" not in net.get("graph", {}):
+        # written before the sub-mesh heads existed: the network has none
+        net["graph"] = dict(net.get("graph", {}), submesh=False)
+    cfg = net_config_from_dict(net)
     topo = MeshTopology.from_dict(ckpt["topology"])
     model = build_model(cfg, topo)
     missing, unexpected = model.load_state_dict(ckpt["model"], strict=False)

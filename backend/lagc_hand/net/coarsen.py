@@ -230,3 +230,31 @@ def _fit_upsample(template: np.ndarray, vertex_cluster: np.ndarray, adjacency: n
         sol = np.linalg.lstsq(kkt, rhs, rcond=None)[0]
         up[i, support] = sol[:s]
     return up
+
+
+def level_pooling(hierarchy: GraphHierarchy) -> list[np.ndarray]:
+    """Per kept level (coarse to fine), a (N_l, V) float32 map taking mesh
+    vertices to the centroids of the level's clusters (rows sum to 1): how a
+    full-mesh target is brought to a graph level for the sub-mesh losses.
+
+    Real nodes average the vertices below them in the binary tree (the HEM
+    cluster); a fake node copies its sibling's row, or its parent's when the
+    sibling is fake too (as :func:`build_hierarchy` places fake positions)."""
+    v = len(hierarchy.vertex_cluster)
+    n_last = hierarchy.sizes[-1]
+    depth = len(hierarchy.sizes) - 1
+    out: list[np.ndarray] = []
+    for lvl, n in enumerate(hierarchy.sizes):
+        node = hierarchy.vertex_cluster >> (depth - lvl)  # ancestor of each vertex's finest node
+        p = np.zeros((n, v))
+        p[node, np.arange(v)] = 1.0
+        counts = p.sum(1)
+        p[counts > 0] /= counts[counts > 0, None]
+        for q in np.flatnonzero(counts == 0):
+            if counts[q ^ 1] > 0:
+                p[q] = p[q ^ 1]
+            elif lvl > 0:
+                p[q] = out[-1][q // 2]
+        out.append(p.astype(np.float32))
+    assert out[-1].shape == (n_last, v)
+    return out

@@ -10,6 +10,8 @@ from typing import Any
 
 from lagc_hand.errors import InputError
 
+from .data.augment import AugmentConfig
+
 ATTENTION_KINDS = ("separable", "mhsa")
 HEAD_KINDS = ("graph", "hamba")
 GRAPH_OUTPUTS = ("posed_template", "direct")  # output forms of either head (graph.output, hamba.output)
@@ -59,7 +61,9 @@ class GraphConfig:
     coarse nodes are the template's, moved by regressed per-node deltas, then
     rotated and translated per hand, see :mod:`lagc_hand.net.anchor`; default)
     or ``"direct"`` (raw coordinates from the last linear layer, as IntagHand;
-    collapses to a blob early in training, see that module)."""
+    collapses to a blob early in training, see that module).  submesh: a
+    coordinate head on every coarser graph level too (IntagHand's sub-mesh
+    outputs), used only in training for the per-level vertex loss."""
 
     dims: tuple[int, ...] = (128, 64, 32)
     image_dims: tuple[int, ...] = (64, 48, 32)
@@ -73,6 +77,7 @@ class GraphConfig:
     learn_upsample: bool = False
     dropout: float = 0.05
     output: str = "posed_template"
+    submesh: bool = True
 
 
 @dataclass
@@ -131,7 +136,16 @@ class NetConfig:
 class TrainConfig:
     """Training run.  data: ``"synthetic"`` or an InterHand2.6M root folder.
     Adam as the paper: lr 1e-4, x0.1 at half the epochs (``lr_decay_epoch``);
-    the edge loss starts at ``edge_loss_epoch`` (default: half the epochs)."""
+    the edge loss starts at ``edge_loss_epoch`` (default: half the epochs).
+
+    batch_size: per process (with torchrun, the global batch is
+    ``batch_size x WORLD_SIZE``).  workers: DataLoader worker processes.
+    amp: mixed precision -- ``"bf16"``, ``"fp16"`` (with a GradScaler),
+    ``"off"``; ``true`` = bf16 where the device supports it, else fp16 on CUDA,
+    else off; ``false`` = off.  augment: crop/colour augmentation of
+    InterHand2.6M training frames (:mod:`lagc_hand.net.data.augment`).
+    index_dir: where the InterHand2.6M frame indexes are cached (default
+    ``out_dir``).  submesh_weight: weight of the per-graph-level vertex L1."""
 
     net: NetConfig = field(default_factory=NetConfig)
     data: str = "synthetic"
@@ -146,9 +160,12 @@ class TrainConfig:
     lr_decay: float = 0.1
     weight_decay: float = 0.0
     edge_loss_epoch: int | None = None
-    amp: bool = True
+    amp: bool | str = True
     seed: int = 0
     workers: int = 0
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    index_dir: str | None = None
+    submesh_weight: float = 100.0
     out_dir: str = "runs/lagc"
     checkpoint_every: int = 1
     max_steps: int | None = None
@@ -165,7 +182,8 @@ def _build(cls, data: dict[str, Any], where: str):
     if unknown:
         raise InputError(f"{where}: unknown key(s) {unknown}; known: {sorted(known)}")
     kwargs = {}
-    sub = {"encoder": EncoderConfig, "compact": CompactConfig, "graph": GraphConfig, "hamba": HambaConfig, "net": NetConfig}
+    sub = {"encoder": EncoderConfig, "compact": CompactConfig, "graph": GraphConfig, "hamba": HambaConfig, "net": NetConfig,
+           "augment": AugmentConfig}
     for key, value in data.items():
         if key in sub and isinstance(value, dict):
             kwargs[key] = _build(sub[key], value, f"{where}.{key}")

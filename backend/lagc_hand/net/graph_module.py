@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 from torch import nn
 
-from .anchor import PosedTemplate
+from .anchor import DELTA_SCALE, PosedTemplate
 from .attention import make_attention
 from .coarsen import GraphHierarchy
 from .config import GraphConfig
@@ -87,10 +88,11 @@ class LinearGraphModule(nn.Module):
     ``camera`` (B, 2, 3) weak perspective (scale, tx, ty) per hand; hand 0 = left."""
 
     def __init__(self, cfg: GraphConfig, hierarchy: GraphHierarchy, global_dim: int, pyramid_channels: tuple[int, ...],
-                 anchor=None):
+                 anchor=None, level_anchors=None):
         """anchor: (2, N_last, 3) template nodes in the training frame
         (:func:`lagc_hand.net.anchor.template_anchor`), required when
-        ``cfg.output == "posed_template"``."""
+        ``cfg.output == "posed_template"``; level_anchors: the same for every
+        coarser level [(2, N_t, 3)], needed with ``cfg.submesh`` and that output."""
         super().__init__()
         if len(hierarchy.sizes) != cfg.levels:
             raise ValueError(f"graph hierarchy has {len(hierarchy.sizes)} levels, config wants {cfg.levels}")
@@ -130,6 +132,21 @@ class LinearGraphModule(nn.Module):
                 # deltas start at zero: the first prediction is the template itself
                 self.coord_head.weight.zero_()
                 self.coord_head.bias.zero_()
+        # IntagHand's sub-mesh outputs: coordinates at every coarser level, for
+        # the per-level vertex loss (training only; inference never runs them)
+        self.submesh_heads = None
+        if cfg.submesh and len(dims) > 1:
+            self.submesh_heads = nn.ModuleList(nn.Linear(dims[t], 3) for t in range(len(dims) - 1))
+            if self.posed is not None:
+                if level_anchors is None or len(level_anchors) < len(dims) - 1:
+                    raise ValueError("graph submesh heads with 'posed_template' output need the per-level anchors")
+                for t in range(len(dims) - 1):
+                    self.register_buffer(f"level_anchor{t}", torch.as_tensor(np.asarray(level_anchors[t], dtype=np.float32)),
+                                         persistent=False)
+                with torch.no_grad():
+                    for head in self.submesh_heads:
+                        head.weight.zero_()
+                        head.bias.zero_()
         self.cam_head = nn.Linear(dims[-1], 3)
         with torch.no_grad():
             # start near the crop-filling scale of a ~0.2 m two-hand box
@@ -152,6 +169,7 @@ class LinearGraphModule(nn.Module):
         x = torch.cat([g, pos], dim=-1) + self.vertex_embed.unsqueeze(1)  # (B, 2, N0, C0)
         left, right = x[:, 0], x[:, 1]
         gates = self.gates()
+        level_feats = []
         for t in range(len(self.sizes)):
             adj = getattr(self, f"adj{t}")
             c = left.shape[-1]
@@ -167,15 +185,30 @@ class LinearGraphModule(nn.Module):
             left = bb * h_l + (1 - bb) * h_r  # eq. 9
             right = a * h_r + (1 - a) * h_l  # eq. 10
             if t + 1 < len(self.sizes):
+                level_feats.append(torch.stack([left, right], dim=1))
                 left = self.level_proj[t](left.repeat_interleave(2, dim=1))
                 right = self.level_proj[t](right.repeat_interleave(2, dim=1))
         feats = torch.stack([left, right], dim=1)  # (B, 2, N, C)
         pooled = feats.mean(dim=2)  # (B, 2, C)
         coarse = self.coord_head(feats)
+        pose = None
         if self.posed is not None:
             gfe = global_feat.unsqueeze(1).expand(b, 2, global_feat.shape[-1])
-            coarse = self.posed(torch.cat([pooled, gfe], dim=-1), coarse)["coarse"]
+            pose = self.posed(torch.cat([pooled, gfe], dim=-1), coarse)
+            coarse = pose["coarse"]
         # rows of upsample sum to 1, so it commutes with the rigid motion above
         verts = torch.einsum("vn,bhnc->bhvc", self.upsample, coarse)
         camera = self.cam_head(pooled)
-        return {"vertices": verts, "coarse": coarse, "camera": camera}
+        out = {"vertices": verts, "coarse": coarse, "camera": camera}
+        if self.training and self.submesh_heads is not None:
+            out["coarse_levels"] = [self._level_coords(t, f, pose) for t, f in enumerate(level_feats)] + [coarse]
+        return out
+
+    def _level_coords(self, t: int, feats: torch.Tensor, pose: dict | None) -> torch.Tensor:
+        """Level-t features (B, 2, N_t, C_t) -> coordinates (B, 2, N_t, 3) in the
+        training frame; anchored outputs share the finest level's hand pose."""
+        delta = self.submesh_heads[t](feats)
+        if pose is None:
+            return delta
+        local = getattr(self, f"level_anchor{t}").unsqueeze(0) + DELTA_SCALE * delta
+        return torch.einsum("bhij,bhnj->bhni", pose["rotation"], local) + pose["translation"].unsqueeze(-2)

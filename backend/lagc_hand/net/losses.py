@@ -9,7 +9,10 @@ Targets (one batch, hand 0 = left):
 Terms and weights: vertex L1 x100, regressed-joint L1 x100, 2D projection MSE
 (on ``uv / size * 2 - 1``) x50, normal consistency x10, edge length x2000
 (only when ``use_edge``: IntagHand switches it on after half the epochs),
-heatmap MSE x100, mask smooth-L1 (beta 0.05, on sigmoid of the logits) x500.
+heatmap MSE x100, mask smooth-L1 (beta 0.05, on sigmoid of the logits) x500;
+sub-mesh vertex L1 x100 (mean over the graph levels; the prediction's
+``coarse_levels`` against the targets pooled to each level's clusters by
+:func:`lagc_hand.net.coarsen.level_pooling`; only when the model gives them).
 """
 from __future__ import annotations
 
@@ -29,6 +32,7 @@ class LossWeights:
     edge: float = 2000.0
     heatmap: float = 100.0
     mask: float = 500.0
+    submesh: float = 100.0
 
 
 def unique_edges(faces: np.ndarray) -> np.ndarray:
@@ -63,8 +67,14 @@ def edge_loss(pred: torch.Tensor, gt: torch.Tensor, edges: torch.Tensor) -> torc
 
 
 class LAGCLoss(torch.nn.Module):
-    def __init__(self, faces: np.ndarray, image_size: int = 256, weights: LossWeights | None = None):
+    def __init__(self, faces: np.ndarray, image_size: int = 256, weights: LossWeights | None = None,
+                 level_pooling: list[np.ndarray] | None = None):
+        """level_pooling: per graph level (N_t, V) vertex -> cluster-centroid maps
+        (coarse to fine), for the sub-mesh term."""
         super().__init__()
+        self.pool = torch.nn.ParameterList(
+            torch.nn.Parameter(torch.from_numpy(np.asarray(p, dtype=np.float32)), requires_grad=False) for p in (level_pooling or [])
+        )
         self.register_buffer("faces", torch.as_tensor(np.asarray(faces), dtype=torch.long), persistent=False)
         self.register_buffer("edges", torch.from_numpy(unique_edges(faces)), persistent=False)
         self.size = float(image_size)
@@ -89,5 +99,11 @@ class LAGCLoss(torch.nn.Module):
         }
         if use_edge:
             terms["edge"] = self.w.edge * edge_loss(pv, gv, self.edges)
+        if len(self.pool) and "coarse_levels" in pred:
+            levels = pred["coarse_levels"]
+            if len(levels) != len(self.pool):
+                raise ValueError(f"model gives {len(levels)} graph levels, the loss pools to {len(self.pool)}")
+            per = [(f(c) - torch.einsum("nv,bhvc->bhnc", p, gv)).abs().mean() for c, p in zip(levels, self.pool)]
+            terms["submesh"] = self.w.submesh * sum(per) / len(per)
         total = sum(terms.values())
         return total, {k: float(v.detach()) for k, v in terms.items()}

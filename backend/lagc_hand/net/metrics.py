@@ -81,3 +81,18 @@ class IntagHandMeter:
             out["mpvpe"] = (out["mpvpe_left"] + out["mpvpe_right"]) / 2
         out["frames"] = float(len(j))
         return out
+
+
+PROTOCOL = "IntagHand (root = middle MCP, prediction rescaled by GT / predicted wrist-to-middle-MCP length)"
+
+
+def protocol_table(metrics: dict[str, float], title: str = "") -> str:
+    """The paper's results table for one evaluation (``IntagHandMeter.summary``):
+    rows MPJPE / MPVPE, columns left, right, mean, millimetres."""
+    lines = [f"{title + ': ' if title else ''}{PROTOCOL}, {int(metrics.get('frames', 0))} frames",
+             f"{'':10s}{'left':>9s}{'right':>9s}{'mean':>9s}"]
+    for name, key in (("MPJPE mm", "mpjpe"), ("MPVPE mm", "mpvpe")):
+        if key in metrics:
+            vals = [metrics[f"{key}_left"], metrics[f"{key}_right"], metrics[key]]
+            lines.append(f"{name:10s}" + "".join(f"{v:9.2f}" for v in vals))
+    return "\n".join(lines)

@@ -37,6 +37,8 @@ class LAGCHandNet(nn.Module):
     * ``camera`` (B, 2, 3) weak perspective (s, tx, ty) per hand;
     * ``joints2d`` / ``vertices2d`` (B, 2, N, 2) crop pixels (weak perspective);
     * ``coarse`` (B, 2, N_last, 3) finest graph level before upsampling;
+    * ``coarse_levels`` (training mode, graph head with ``graph.submesh``):
+      [(B, 2, N_t, 3)] every graph level coarse to fine, the last = ``coarse``;
     * ``heatmaps`` (B, 42, 64, 64), ``masks`` (B, 2, 64, 64) logits.
     """
 
@@ -57,7 +59,8 @@ class LAGCHandNet(nn.Module):
         output = cfg.graph.output if cfg.head == "graph" else cfg.hamba.output
         anchor = template_anchor(topology, hierarchy.positions[-1]) if output == "posed_template" else None
         if cfg.head == "graph":
-            self.head = LinearGraphModule(cfg.graph, hierarchy, cfg.encoder.exp_channels, self.compact.pyramid_channels, anchor)
+            levels = [template_anchor(topology, p) for p in hierarchy.positions[:-1]] if anchor is not None else None
+            self.head = LinearGraphModule(cfg.graph, hierarchy, cfg.encoder.exp_channels, self.compact.pyramid_channels, anchor, levels)
         else:
             self.head = HambaHead(cfg.hamba, self.compact.pyramid_channels[-1], cfg.encoder.exp_channels, hierarchy.upsample, anchor)
 
@@ -81,7 +84,7 @@ class LAGCHandNet(nn.Module):
             "joints2d": project_weak(joints, out["camera"], size),
             "heatmaps": comp["heatmaps"],
             "masks": comp["masks"],
-        }
+        } | ({"coarse_levels": out["coarse_levels"]} if "coarse_levels" in out else {})
 
 
 def count_parameters(module: nn.Module) -> int:
