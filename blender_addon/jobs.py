@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from .client import Client, ClientError
 from .core.atomic import write_atomic
 from .core.handmotion import HandMotionError, loads
+from .core.names import result_file_name
 
 FINAL_STATES = ("done", "failed", "cancelled")
 
@@ -169,6 +170,13 @@ class JobRunner:
             loads(data, source=f"the backend's result for {stem}")
         except HandMotionError as exc:
             raise ClientError(f"The backend sent a damaged result: {exc}") from None
-        path = os.path.join(self.result_dir, f"{stem}_{job_id[:8]}.npz")
-        _write_atomic(path, data)
+        path = os.path.join(self.result_dir, result_file_name(stem, job_id))
+        try:
+            _write_atomic(path, data)
+        except OSError as exc:
+            # The result is still on the backend: say so, and how to get it.
+            raise ClientError(
+                f"The result of job {job_id} could not be saved as {path}: {exc.strerror or exc}. "
+                "It stays on the backend: fix the results folder (add-on preferences) and import it "
+                "from the panel's Recent jobs.") from None
         self._set(state="done", result_path=path, message=f"Done: {os.path.basename(path)}")

@@ -19,6 +19,7 @@ from bpy_extras.io_utils import ImportHelper
 
 from ..client import Client, ClientError
 from ..core.handmotion import HandMotionError
+from ..core.names import datablock_prefix
 from ..jobs import JobRunner
 from . import preferences, scene as scene_writer
 from .props import job_options
@@ -60,7 +61,7 @@ class LAGCHAND_OT_import_motion(bpy.types.Operator, ImportHelper):
 
     def execute(self, context):
         path = bpy.path.abspath(self.filepath)
-        name = os.path.splitext(os.path.basename(path))[0] or "LAGC"
+        name = datablock_prefix(os.path.splitext(os.path.basename(path))[0])
         options = scene_writer.ImportOptions(
             name=name, variant=self.variant, low_confidence=self.low_confidence, camera=self.camera,
             video_path=bpy.path.abspath(self.video_path) if self.video_path else None)
@@ -183,7 +184,7 @@ def apply_job_result(context, runner: JobRunner, video: str):
     if status.state != 'done':
         return 'ERROR', status.message or f"LAGC-Hand: job ended {status.state}", None
     s = context.scene.lagc_hand
-    name = os.path.splitext(os.path.basename(video))[0] or "LAGC"
+    name = datablock_prefix(os.path.splitext(os.path.basename(video))[0])
     options = scene_writer.ImportOptions(name=name, variant=s.variant, low_confidence=s.low_confidence,
                                          camera=s.create_camera, video_path=video)
     try:

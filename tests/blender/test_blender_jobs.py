@@ -312,3 +312,51 @@ def test_start_backend_button_then_check_connection(clean, tmp_path, monkeypatch
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+# ----------------------------------------------------------------------------- long and multibyte names (issue 16.1)
+
+
+@pytest.mark.parametrize("stem", ["v" * 247, "漢" * 82], ids=["ascii247", "cjk82"])
+def test_long_video_names_import_end_to_end(clean, token_file, tmp_path, motion_bytes, stem):
+    """A video name at the filesystem's limit: the result file is named within
+    limits, keeps the job id and a readable prefix, and the hands are imported."""
+    video = tmp_path / f"{stem}.mp4"
+    assert len(video.name.encode("utf-8")) >= 250
+    video.write_bytes(b"\x00\x00\x00\x18ftypmp42" + os.urandom(64))
+    with ApiServer(TOKEN, motion_bytes) as srv:
+        _configure(clean, srv.url, token_file, str(video), tmp_path / "res")
+        assert bpy.ops.lagc_hand.reconstruct() == {'FINISHED'}
+        (job_id,) = srv.jobs
+    (name,) = os.listdir(tmp_path / "res")
+    assert len(name.encode("utf-8")) < 100 and name.endswith(f"_{job_id[:8]}.npz")
+    assert name.startswith(stem[:10])
+    assert hm.load(str(tmp_path / "res" / name)).num_frames == 12
+    sides = {ob["lagc_side"] for ob in bpy.data.objects if "lagc_side" in ob.keys()}
+    assert sides == {"left", "right"}
+    arms = [ob for ob in bpy.data.objects if ob.type == 'ARMATURE']
+    assert len(arms) == 2 and all(ob.name.startswith(stem[:5]) for ob in arms)
+    assert bpy.context.window_manager.lagc_hand_status.startswith("Done")
+
+
+def test_short_names_are_unchanged_and_long_ones_stay_distinct():
+    from lagc_hand_blender.core import names
+
+    assert names.result_file_name("clip", "0123456789abcdef") == "clip_01234567.npz"
+    a, b = names.short_stem("x" * 200 + "a", 40), names.short_stem("x" * 200 + "b", 40)
+    assert a != b and len(a) == 40 and a.startswith("x" * 30)
+    cut = names.utf8_prefix("漢字" * 10, 7)  # 7 bytes: two whole 3-byte characters, never half of one
+    assert cut == "漢字"
+    assert names.result_file_name("a/b:c", "ffffffffff") == "a_b_c_ffffffff.npz"
+
+
+def test_result_write_failure_keeps_the_job_and_says_so(token_file, video, tmp_path, motion_bytes):
+    blocker = tmp_path / "not_a_folder"
+    blocker.write_text("a file where the results folder should be")
+    with ApiServer(TOKEN, motion_bytes) as srv:
+        final, _ = _run(srv.url, token_file, video, blocker / "results")
+        assert final.state == "failed"
+        assert final.job_id and final.job_id in final.message and "stays on the backend" in final.message
+        assert srv.jobs[final.job_id]["state"] == "done"
+        # Nothing is lost: the result can still be fetched.
+        assert client_mod.Client(srv.url, token_file).result(final.job_id) == motion_bytes
