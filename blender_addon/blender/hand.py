@@ -22,6 +22,10 @@ ACTION_PROP = "lagc_action_{}"
 #: Custom property marking LAGC hands: the side ("left"/"right").
 SIDE_PROP = "lagc_side"
 
+#: Scene frame of video frame 0: scene frame = video frame + 1, the same for keys,
+#: the video background and the panel's frame range (props.api_frame_range).
+SCENE_FRAME_OFFSET = 1
+
 SKIN_COLORS = {"right": (0.80, 0.58, 0.47, 1.0), "left": (0.72, 0.52, 0.50, 1.0)}
 
 
@@ -129,7 +133,7 @@ def write_hand_actions(name: str, motion: HandMotion, hand: HandTrackMotion, arm
     both objects are hidden (constant keys) where it is absent, so a lost hand
     disappears instead of freezing in place.  Returns ``{variant: action}``.
     """
-    scene_frames = np.asarray(motion.frames, dtype=np.float64) + 1.0  # video frame 0 = scene frame 1
+    scene_frames = np.asarray(motion.frames, dtype=np.float64) + SCENE_FRAME_OFFSET
     present = np.asarray(hand.present, dtype=bool)
     idx = np.nonzero(present)[0]
     frames = scene_frames[idx]

@@ -57,6 +57,7 @@ class LAGCHAND_OT_import_motion(bpy.types.Operator, ImportHelper):
     low_confidence: FloatProperty(name="Low confidence", default=0.5, min=0.0, max=1.0)
     camera: BoolProperty(name="Camera", default=True, description="Create a camera matching the video")
     video_path: StringProperty(name="Video", subtype='FILE_PATH', default="",
+                               options={'PATH_SUPPORTS_BLEND_RELATIVE'},
                                description="Source video for the camera background (empty: from the file)")
 
     def execute(self, context):
@@ -91,6 +92,11 @@ class LAGCHAND_OT_reconstruct(bpy.types.Operator):
 
     bl_idname = "lagc_hand.reconstruct"
     bl_label = "Reconstruct hands"
+    # The job runs for minutes; only its last step (the import, on the main thread)
+    # changes the scene, and the undo step is pushed when the operator finishes, so
+    # Ctrl+Z removes the imported hands in one step.  No 'REGISTER': "Adjust Last
+    # Operation" would re-run execute(), i.e. upload and reconstruct again.
+    bl_options = {'UNDO'}
 
     _timer = None
     _runner: JobRunner | None = None
@@ -107,11 +113,11 @@ class LAGCHAND_OT_reconstruct(bpy.types.Operator):
             if not os.path.isfile(self._video):
                 raise ClientError(f"The video {self._video} does not exist")
             client = _client(context)
-        except ClientError as exc:
+            options = job_options(context.scene.lagc_hand)
+        except (ClientError, ValueError) as exc:
             self.report({'ERROR'}, str(exc))
             return False
-        self._runner = JobRunner(client, self._video, job_options(context.scene.lagc_hand),
-                                 preferences.result_dir(context))
+        self._runner = JobRunner(client, self._video, options, preferences.result_dir(context))
         _active_runner = self._runner.start()
         context.window_manager.lagc_hand_running = True
         return True

@@ -17,10 +17,12 @@ class LagcHandPreferences(bpy.types.AddonPreferences):
     backend_url: StringProperty(name="Backend URL", default=DEFAULT_URL,
                                 description="Address of the local LAGC-Hand server (127.0.0.1 only)")
     token_file: StringProperty(name="Token file", subtype='FILE_PATH', default="",
+                               options={'PATH_SUPPORTS_BLEND_RELATIVE'},
                                description=f"File holding the backend's token; empty = {token_file()}")
     backend_command: StringProperty(name="Start command", default="lagc-hand serve",
                                     description="Command that starts a local backend (run by Start backend)")
     result_dir: StringProperty(name="Results folder", subtype='DIR_PATH', default="",
+                               options={'PATH_SUPPORTS_BLEND_RELATIVE'},
                                description="Where reconstructed motion files go; empty = the add-on's user folder")
 
     def draw(self, context):

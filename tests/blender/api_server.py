@@ -19,12 +19,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 class ApiServer:
     """token: the bearer token; result: bytes served as a finished job's result;
     fail_message: finish jobs as failed with this message; endless: never finish;
-    allowed_dir: from-path submissions outside it get 403 path_not_allowed."""
+    allowed_dir: from-path submissions outside it get 403 path_not_allowed;
+    result_for: ``options -> bytes``, the result of a job made with those options
+    (instead of ``result``), e.g. a motion of the requested frame range."""
 
     def __init__(self, token: str, result: bytes = b"", frames_total: int = 6, step: int = 2,
-                 fail_message: str | None = None, endless: bool = False, allowed_dir: str | None = None):
+                 fail_message: str | None = None, endless: bool = False, allowed_dir: str | None = None,
+                 result_for=None):
         self.token = token
         self.result = result
+        self.result_for = result_for
         self.frames_total = frames_total
         self.step = step
         self.fail_message = fail_message
@@ -117,7 +121,8 @@ class ApiServer:
                 if parts[2:] == ["result"]:
                     if job["state"] != "done":
                         return self._error(409, "not_ready", f"the job is {job['state']}")
-                    return self._send(200, server.result, "application/octet-stream")
+                    data = server.result_for(job["options"]) if server.result_for else server.result
+                    return self._send(200, data, "application/octet-stream")
                 return self._error(404, "not_found", "no such endpoint")
 
             def do_POST(self):

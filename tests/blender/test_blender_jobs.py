@@ -360,3 +360,69 @@ def test_result_write_failure_keeps_the_job_and_says_so(token_file, video, tmp_p
         assert srv.jobs[final.job_id]["state"] == "done"
         # Nothing is lost: the result can still be fetched.
         assert client_mod.Client(srv.url, token_file).result(final.job_id) == motion_bytes
+
+
+# ----------------------------------------------------------------------------- item 8: frame range, paths, undo
+
+
+def _motion_of_range(options: dict) -> bytes:
+    """What the backend returns for a frame range: source frames start..end-1 (0-based)."""
+    start, end = options.get("frame_start", 0), options.get("frame_end", 12)
+    motion = lagc_synth.make_motion(T=end - start, seed=3)
+    motion.frames = np.arange(start, end, dtype=np.int64)
+    return hm.dumps(motion)
+
+
+def _key_frames(ext, ob) -> np.ndarray:
+    compat = importlib.import_module(f"{ext.__name__}.blender.compat")
+    curves = compat.action_fcurves(ob.animation_data.action)
+    return np.array(sorted({kp.co[0] for fc in curves if "rotation" in fc.data_path for kp in fc.keyframe_points}))
+
+
+def test_frame_range_in_blender_convention(clean, token_file, video, tmp_path):
+    """First 10, Last 40 in the panel: the API gets frames 9..39 (start 9, exclusive end 40)
+    and the keys land on scene frames 10..40, where the user asked for them."""
+    props = importlib.import_module(f"{clean.__name__}.blender.props")
+    assert props.api_frame_range(10, 40) == (9, 40)
+    assert props.api_frame_range(1, 1) == (0, 1)
+    for bad in ((0, 5), (6, 5)):
+        with pytest.raises(ValueError):
+            props.api_frame_range(*bad)
+    with ApiServer(TOKEN, result_for=_motion_of_range) as srv:
+        _configure(clean, srv.url, token_file, video, tmp_path / "res")
+        s = bpy.context.scene.lagc_hand
+        s.use_frame_range, s.frame_start, s.frame_end = True, 10, 40
+        assert bpy.ops.lagc_hand.reconstruct() == {'FINISHED'}
+        (job,) = srv.jobs.values()
+        assert (job["options"]["frame_start"], job["options"]["frame_end"]) == (9, 40)
+        right = bpy.data.objects["clip_hand.R"]
+        frames = _key_frames(clean, right)
+        assert frames[0] == 10 and frames[-1] == 40
+        scene = bpy.context.scene
+        assert (scene.frame_start, scene.frame_end) == (10, 40)
+        s.frame_start, s.frame_end = 41, 40
+        with pytest.raises(RuntimeError, match="empty"):
+            bpy.ops.lagc_hand.reconstruct()
+        assert len(srv.jobs) == 1
+
+
+def test_path_properties_accept_blend_relative_paths(clean):
+    """Blender 5.0 warned 'video_path: does not support blend relative "//" prefix'."""
+    import warnings
+
+    prefs = bpy.context.preferences.addons[clean.__name__].preferences
+    s = bpy.context.scene.lagc_hand
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        s.video_path = "//clip.mp4"
+        s.checkpoint = "//model.pt"
+        s.calibration = "//cam.yaml"
+        prefs.token_file, prefs.result_dir = "//token", "//results/"
+        prefs.token_file = prefs.result_dir = ""
+    assert s.video_path == "//clip.mp4"
+
+
+def test_reconstruct_is_undoable_but_not_redone(clean):
+    op = importlib.import_module(f"{clean.__name__}.blender.operators").LAGCHAND_OT_reconstruct
+    # The import step becomes one undo step; no 'REGISTER' (redo would upload again).
+    assert 'UNDO' in op.bl_options and 'REGISTER' not in op.bl_options
