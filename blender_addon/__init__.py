@@ -6,6 +6,17 @@ Blender calls :func:`register` / :func:`unregister`.
 """
 
 
+class glTF2ImportUserExtension:  # noqa: N801  (the name Blender's glTF importer looks for)
+    """Hook of Blender's glTF importer (found on enabled add-ons by this name):
+    a file written by LAGC-Hand carries its clip's frame rate, which the scene
+    takes before the keys are created, so they land on whole frames."""
+
+    def gather_import_gltf_before_hook(self, gltf):
+        from .blender.export import apply_gltf_fps
+
+        apply_gltf_fps(gltf)
+
+
 def register():
     from . import blender
 

@@ -27,6 +27,8 @@ class ImportOptions:
     video_path:     source video for the camera background; ``None`` = the
                     motion's ``meta["source"]`` if that file exists; ``""`` = none.
     set_scene:      set the scene's frame range and fps from the motion.
+    max_influences: > 0: keep at most this many skin weights per vertex,
+                    renormalised (4 for glTF and game engines); 0 = all.
     """
 
     name: str = "LAGC"
@@ -35,6 +37,7 @@ class ImportOptions:
     camera: bool = True
     video_path: str | None = None
     set_scene: bool = True
+    max_influences: int = 0
 
 
 @dataclass
@@ -102,7 +105,7 @@ def import_motion(motion: hm.HandMotion, options: ImportOptions | None = None, s
                 result.warnings.append(f"the {side} hand is never seen in this motion; it was not created")
                 continue
             arm, mesh, actions = build_hand(name, motion, side, collection, root, options.low_confidence,
-                                            options.variant, created)
+                                            options.variant, created, options.max_influences)
             result.armatures[side], result.meshes[side], result.actions[side] = arm, mesh, actions
         if options.camera:
             result.camera = build_camera(f"{name}_camera", motion, root, collection, created)
