@@ -56,6 +56,8 @@ class LAGCHAND_OT_import_motion(bpy.types.Operator, ImportHelper):
     variant: EnumProperty(name="Motion", items=[('clean', "Cleaned", ""), ('raw', "Raw", "")], default='clean')
     low_confidence: FloatProperty(name="Low confidence", default=0.5, min=0.0, max=1.0)
     camera: BoolProperty(name="Camera", default=True, description="Create a camera matching the video")
+    limit_influences: BoolProperty(name="4 bone influences", default=False,
+                                   description="Keep each vertex's 4 largest skin weights (for game engines)")
     video_path: StringProperty(name="Video", subtype='FILE_PATH', default="",
                                options={'PATH_SUPPORTS_BLEND_RELATIVE'},
                                description="Source video for the camera background (empty: from the file)")
@@ -65,7 +67,8 @@ class LAGCHAND_OT_import_motion(bpy.types.Operator, ImportHelper):
         name = datablock_prefix(os.path.splitext(os.path.basename(path))[0])
         options = scene_writer.ImportOptions(
             name=name, variant=self.variant, low_confidence=self.low_confidence, camera=self.camera,
-            video_path=bpy.path.abspath(self.video_path) if self.video_path else None)
+            video_path=bpy.path.abspath(self.video_path) if self.video_path else None,
+            max_influences=4 if self.limit_influences else 0)
         try:
             result = scene_writer.import_motion_file(path, options, context.scene)
         except HandMotionError as exc:
@@ -192,7 +195,8 @@ def apply_job_result(context, runner: JobRunner, video: str):
     s = context.scene.lagc_hand
     name = datablock_prefix(os.path.splitext(os.path.basename(video))[0])
     options = scene_writer.ImportOptions(name=name, variant=s.variant, low_confidence=s.low_confidence,
-                                         camera=s.create_camera, video_path=video)
+                                         camera=s.create_camera, video_path=video,
+                                         max_influences=4 if s.limit_influences else 0)
     try:
         result = scene_writer.import_motion_file(status.result_path, options, context.scene)
     except HandMotionError as exc:

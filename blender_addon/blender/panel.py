@@ -42,6 +42,7 @@ class VIEW3D_PT_lagc_hand(bpy.types.Panel):
         box.label(text="Output", icon='ARMATURE_DATA')
         box.prop(s, "create_camera")
         box.prop(s, "low_confidence")
+        box.prop(s, "limit_influences")
         box.row().prop(s, "variant", expand=True)
 
         col = layout.column()

@@ -84,6 +84,9 @@ class LagcHandSettings(bpy.types.PropertyGroup):
         default='clean', update=_variant_changed, description="Which motion the hands play")
     low_confidence: FloatProperty(name="Low confidence", default=0.5, min=0.0, max=1.0,
                                   description="Keys of frames below this confidence are marked as Jitter")
+    limit_influences: BoolProperty(name="4 bone influences", default=False,
+                                   description="Keep each vertex's 4 largest skin weights (renormalised), "
+                                               "as glTF, FBX game pipelines and game engines expect")
     create_camera: BoolProperty(name="Camera from video", default=True,
                                 description="Create a camera matching the video, with the video as background")
 

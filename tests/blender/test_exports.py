@@ -91,3 +91,14 @@ def test_gltf_keys_land_on_whole_frames_in_a_24_fps_scene(clean, motion_file, tm
     assert frames.size > 100
     np.testing.assert_allclose(frames, np.round(frames), atol=1e-3)
     assert os.path.exists(out / "take.glb")
+
+
+def test_import_operator_limits_influences(clean, motion_file):
+    def most(ob):
+        return max(sum(1 for g in v.groups if g.weight > 1e-6) for v in ob.data.vertices)
+
+    assert bpy.ops.lagc_hand.import_motion(filepath=motion_file) == {'FINISHED'}
+    assert max(most(o) for o in bpy.data.objects if o.type == 'MESH') > 4
+    bpy.ops.wm.read_homefile(use_empty=True, use_factory_startup=True)
+    assert bpy.ops.lagc_hand.import_motion(filepath=motion_file, limit_influences=True) == {'FINISHED'}
+    assert max(most(o) for o in bpy.data.objects if o.type == 'MESH') == 4
