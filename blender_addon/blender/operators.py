@@ -208,7 +208,12 @@ def apply_job_result(context, runner: JobRunner, video: str):
         result.clip = s.clip
         context.scene.active_clip = s.clip
     hands = ", ".join(sorted(result.armatures)) or "no hands"
-    return 'INFO', f"LAGC-Hand: imported {hands} into collection '{result.collection.name}'", result
+    message = f"LAGC-Hand: imported {hands} into collection '{result.collection.name}'"
+    if result.hidden:
+        hid = f"; hid {', '.join(result.hidden)} (it stood in the camera's view)"
+        message += hid
+        context.window_manager.lagc_hand_status += hid  # the panel's status line says it too
+    return 'INFO', message, result
 
 
 class LAGCHAND_OT_cancel_job(bpy.types.Operator):

@@ -15,6 +15,7 @@ import bpy
 from ..core import handmotion as hm
 from . import compat
 from .camera import apply_render_settings, attach_video, build_camera, camera_frame_empty
+from .framing import add_key_light, clear_camera_view, hands_far_depth
 from .hand import ACTION_PROP, build_hand
 
 
@@ -29,6 +30,9 @@ class ImportOptions:
     set_scene:      set the scene's frame range and fps from the motion.
     max_influences: > 0: keep at most this many skin weights per vertex,
                     renormalised (4 for glTF and game engines); 0 = all.
+    clear_view:     hide the scene's other objects that stand between the new
+                    camera and the hands (``framing.py``; named in the warnings).
+    light:          add a sun light along the camera's view to the collection.
     """
 
     name: str = "LAGC"
@@ -38,6 +42,8 @@ class ImportOptions:
     video_path: str | None = None
     set_scene: bool = True
     max_influences: int = 0
+    clear_view: bool = True
+    light: bool = True
 
 
 @dataclass
@@ -49,6 +55,8 @@ class ImportResult:
     actions: dict = field(default_factory=dict)
     camera: object = None
     clip: object = None
+    light: object = None
+    hidden: list = field(default_factory=list)
     warnings: list = field(default_factory=list)
 
 
@@ -75,7 +83,7 @@ def _remove(created: list) -> None:
         coll = {
             "Object": bpy.data.objects, "Armature": bpy.data.armatures, "Mesh": bpy.data.meshes,
             "Material": bpy.data.materials, "Action": bpy.data.actions, "Camera": bpy.data.cameras,
-            "MovieClip": bpy.data.movieclips, "Collection": bpy.data.collections,
+            "MovieClip": bpy.data.movieclips, "Collection": bpy.data.collections, "SunLight": bpy.data.lights,
         }.get(id_type)
         if coll is not None:
             coll.remove(id_data)
@@ -122,11 +130,23 @@ def import_motion(motion: hm.HandMotion, options: ImportOptions | None = None, s
                     scene.active_clip = result.clip
         if options.set_scene:
             apply_render_settings(scene, motion)
+        if result.camera is not None:
+            if options.light:
+                result.light = add_key_light(f"{name}_light", result.camera, collection, created)
+            if options.clear_view:
+                _clear_view(scene, motion, result)
         collection["lagc_variant"] = options.variant
         return result
     except BaseException:
         _remove(created)
         raise
+
+
+def _clear_view(scene, motion: hm.HandMotion, result: ImportResult) -> None:
+    result.hidden = clear_camera_view(scene, result.camera, hands_far_depth(motion), result.collection.all_objects)
+    if result.hidden:
+        result.warnings.append(f"hid {', '.join(result.hidden)} in the viewport and renders: between the camera "
+                               "and the hands, it would hide them (unhide in the Outliner)")
 
 
 def import_motion_file(path: str, options: ImportOptions | None = None, scene=None) -> ImportResult:
