@@ -20,7 +20,7 @@ from bpy_extras.io_utils import ImportHelper
 from ..client import Client, ClientError
 from ..core.handmotion import HandMotionError
 from ..core.names import datablock_prefix
-from ..jobs import JobRunner
+from ..jobs import JobRunner, recent_jobs
 from . import preferences, scene as scene_writer
 from .props import job_options
 
@@ -90,15 +90,16 @@ def _video_path(context) -> str:
     return bpy.path.abspath(s.video_path)
 
 
-class LAGCHAND_OT_reconstruct(bpy.types.Operator):
-    """Send the video to the local backend and import the reconstructed hands (Esc cancels)"""
+class _JobOperator:
+    """A backend job seen through to its import: a modal timer polls the runner in
+    the UI, headless execute() waits.  Subclasses make the runner (_make_runner).
 
-    bl_idname = "lagc_hand.reconstruct"
-    bl_label = "Reconstruct hands"
-    # The job runs for minutes; only its last step (the import, on the main thread)
-    # changes the scene, and the undo step is pushed when the operator finishes, so
-    # Ctrl+Z removes the imported hands in one step.  No 'REGISTER': "Adjust Last
-    # Operation" would re-run execute(), i.e. upload and reconstruct again.
+    The job runs for minutes; only its last step (the import, on the main thread)
+    changes the scene, and the undo step is pushed when the operator finishes, so
+    Ctrl+Z removes the imported hands in one step.  No 'REGISTER': "Adjust Last
+    Operation" would re-run execute(), i.e. upload and reconstruct again.
+    """
+
     bl_options = {'UNDO'}
 
     _timer = None
@@ -109,18 +110,16 @@ class LAGCHAND_OT_reconstruct(bpy.types.Operator):
     def poll(cls, context):
         return _active_runner is None or _active_runner.status().finished
 
+    def _make_runner(self, context) -> JobRunner:
+        raise NotImplementedError
+
     def _start(self, context) -> bool:
         global _active_runner
         try:
-            self._video = _video_path(context)
-            if not os.path.isfile(self._video):
-                raise ClientError(f"The video {self._video} does not exist")
-            client = _client(context)
-            options = job_options(context.scene.lagc_hand)
+            self._runner = self._make_runner(context)
         except (ClientError, ValueError) as exc:
             self.report({'ERROR'}, str(exc))
             return False
-        self._runner = JobRunner(client, self._video, options, preferences.result_dir(context))
         _active_runner = self._runner.start()
         context.window_manager.lagc_hand_running = True
         return True
@@ -163,6 +162,85 @@ class LAGCHAND_OT_reconstruct(bpy.types.Operator):
         return {'FINISHED'} if level == 'INFO' else {'CANCELLED'}
 
 
+class LAGCHAND_OT_reconstruct(_JobOperator, bpy.types.Operator):
+    """Send the video to the local backend and import the reconstructed hands (Esc cancels)"""
+
+    bl_idname = "lagc_hand.reconstruct"
+    bl_label = "Reconstruct hands"
+
+    def _make_runner(self, context) -> JobRunner:
+        self._video = _video_path(context)
+        if not os.path.isfile(self._video):
+            raise ClientError(f"The video {self._video} does not exist")
+        client = _client(context)
+        options = job_options(context.scene.lagc_hand)
+        return JobRunner(client, self._video, options, preferences.result_dir(context))
+
+
+class LAGCHAND_OT_attach_job(_JobOperator, bpy.types.Operator):
+    """Follow a job already on the backend (running, or done) and import its result"""
+
+    bl_idname = "lagc_hand.attach_job"
+    bl_label = "Re-attach / import job"
+
+    job_id: StringProperty(name="Job", options={'SKIP_SAVE'})
+    source: StringProperty(name="Source", options={'SKIP_SAVE'},
+                           description="The job's video (names the result; its background when the file exists)")
+
+    def _make_runner(self, context) -> JobRunner:
+        if not self.job_id:
+            raise ClientError("No job given to re-attach to")
+        self._video = self.source or self.job_id
+        return JobRunner(_client(context), self._video, None, preferences.result_dir(context), job_id=self.job_id)
+
+
+class LAGCHAND_OT_resubmit_job(_JobOperator, bpy.types.Operator):
+    """Run an interrupted, failed or cancelled job again (same video, same options) and import it"""
+
+    bl_idname = "lagc_hand.resubmit_job"
+    bl_label = "Resubmit job"
+
+    job_id: StringProperty(name="Job", options={'SKIP_SAVE'})
+
+    def _make_runner(self, context) -> JobRunner:
+        if not self.job_id:
+            raise ClientError("No job given to resubmit")
+        client = _client(context)
+        new = client.resubmit(self.job_id)
+        self._video = _local_source(context, self.job_id, new.get("source") or new["id"])
+        return JobRunner(client, self._video, None, preferences.result_dir(context), job_id=new["id"])
+
+
+def _local_source(context, old_job_id: str, source: str) -> str:
+    """The video on this machine when the resubmitted job is the panel's last one."""
+    wm = context.window_manager
+    if wm.lagc_hand_last_job == old_job_id and os.path.isfile(wm.lagc_hand_last_video):
+        return wm.lagc_hand_last_video
+    return source
+
+
+class LAGCHAND_OT_refresh_jobs(bpy.types.Operator):
+    """List the backend's recent jobs in the panel"""
+
+    bl_idname = "lagc_hand.refresh_jobs"
+    bl_label = "Refresh jobs"
+
+    def execute(self, context):
+        try:
+            jobs = recent_jobs(_client(context))
+        except ClientError as exc:
+            self.report({'ERROR'}, str(exc))
+            return {'CANCELLED'}
+        items = context.window_manager.lagc_hand_jobs
+        items.clear()
+        for job in jobs:
+            item = items.add()
+            item.job_id, item.source, item.state = job["id"], job["source"], job["state"]
+            item.created = job["created"]
+        self.report({'INFO'}, f"LAGC-Hand: {len(jobs)} recent job(s)")
+        return {'FINISHED'}
+
+
 def poll_job(context, runner: JobRunner):
     """One main-thread tick of a running job: mirror its status into the panel
     (window-manager properties) and the status bar.  Returns the status."""
@@ -171,6 +249,10 @@ def poll_job(context, runner: JobRunner):
     wm.lagc_hand_running = not status.finished
     wm.lagc_hand_progress = 100.0 * status.progress
     wm.lagc_hand_status = status.describe()
+    if status.job_id and status.job_id != wm.lagc_hand_last_job:
+        wm.lagc_hand_last_job = status.job_id
+        wm.lagc_hand_last_video = runner.video_path if runner.attach_id is None else ""
+    wm.lagc_hand_last_job_state = status.job_state
     workspace = getattr(context, "workspace", None)
     if workspace is not None:
         workspace.status_text_set(None if status.finished else f"LAGC-Hand: {status.describe()}  (Esc to cancel)")
@@ -195,7 +277,7 @@ def apply_job_result(context, runner: JobRunner, video: str):
     s = context.scene.lagc_hand
     name = datablock_prefix(os.path.splitext(os.path.basename(video))[0])
     options = scene_writer.ImportOptions(name=name, variant=s.variant, low_confidence=s.low_confidence,
-                                         camera=s.create_camera, video_path=video,
+                                         camera=s.create_camera, video_path=video if os.path.isfile(video) else "",
                                          max_influences=4 if s.limit_influences else 0)
     try:
         result = scene_writer.import_motion_file(status.result_path, options, context.scene)
@@ -302,7 +384,8 @@ def menu_import(self, context):
     self.layout.operator(LAGCHAND_OT_import_motion.bl_idname, text="LAGC-Hand motion (.npz)")
 
 
-CLASSES = (LAGCHAND_OT_import_motion, LAGCHAND_OT_reconstruct, LAGCHAND_OT_cancel_job,
+CLASSES = (LAGCHAND_OT_import_motion, LAGCHAND_OT_reconstruct, LAGCHAND_OT_attach_job, LAGCHAND_OT_resubmit_job,
+           LAGCHAND_OT_refresh_jobs, LAGCHAND_OT_cancel_job,
            LAGCHAND_OT_switch_variant, LAGCHAND_OT_check_connection, LAGCHAND_OT_start_backend)
 
 

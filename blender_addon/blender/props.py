@@ -7,8 +7,8 @@ and descriptions come from there.
 from __future__ import annotations
 
 import bpy
-from bpy.props import (BoolProperty, EnumProperty, FloatProperty, FloatVectorProperty, IntProperty,
-                       PointerProperty, StringProperty)
+from bpy.props import (BoolProperty, CollectionProperty, EnumProperty, FloatProperty, FloatVectorProperty,
+                       IntProperty, PointerProperty, StringProperty)
 
 from ..core.options_spec import ENGINES, SPECS
 from . import scene as scene_writer
@@ -136,7 +136,16 @@ def draw_camera_options(layout, settings: LagcHandSettings) -> None:
         layout.prop(settings, name)
 
 
-_register_classes, _unregister_classes = bpy.utils.register_classes_factory((LagcHandSettings,))
+class LagcHandJobItem(bpy.types.PropertyGroup):
+    """One row of the panel's Recent jobs (GET /jobs)."""
+
+    job_id: StringProperty(name="Job")
+    source: StringProperty(name="Source")
+    state: StringProperty(name="State")
+    created: StringProperty(name="Created")
+
+
+_register_classes, _unregister_classes = bpy.utils.register_classes_factory((LagcHandSettings, LagcHandJobItem))
 
 
 def register():
@@ -146,10 +155,15 @@ def register():
     wm.lagc_hand_progress = FloatProperty(name="Progress", subtype='PERCENTAGE', min=0, max=100)
     wm.lagc_hand_status = StringProperty(name="Status")
     wm.lagc_hand_running = BoolProperty(name="Job running", default=False)
+    wm.lagc_hand_jobs = CollectionProperty(type=LagcHandJobItem)
+    wm.lagc_hand_last_job = StringProperty(name="Last job")
+    wm.lagc_hand_last_job_state = StringProperty(name="Last job state")
+    wm.lagc_hand_last_video = StringProperty(name="Last video", subtype='FILE_PATH', options=PATH_OPTIONS)
 
 
 def unregister():
     wm = bpy.types.WindowManager
+    del wm.lagc_hand_last_video, wm.lagc_hand_last_job_state, wm.lagc_hand_last_job, wm.lagc_hand_jobs
     del wm.lagc_hand_running, wm.lagc_hand_status, wm.lagc_hand_progress
     del bpy.types.Scene.lagc_hand
     _unregister_classes()

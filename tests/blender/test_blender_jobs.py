@@ -426,3 +426,97 @@ def test_reconstruct_is_undoable_but_not_redone(clean):
     op = importlib.import_module(f"{clean.__name__}.blender.operators").LAGCHAND_OT_reconstruct
     # The import step becomes one undo step; no 'REGISTER' (redo would upload again).
     assert 'UNDO' in op.bl_options and 'REGISTER' not in op.bl_options
+
+
+# ----------------------------------------------------------------------------- a restarting backend (issue 16.2)
+
+
+def _wait_for(runner, predicate, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    seen = []
+    while time.monotonic() < deadline:
+        status = runner.status()
+        seen.append(status)
+        if predicate(status):
+            return seen
+        time.sleep(0.005)
+    raise AssertionError(f"timed out; last status {runner.status()}")
+
+
+def test_polling_survives_a_backend_restart_and_reattaches(token_file, video, tmp_path, motion_bytes):
+    srv = ApiServer(TOKEN, motion_bytes, frames_total=60, step=1).__enter__()
+    runner = JobRunner(client_mod.Client(srv.url, token_file), video, {}, str(tmp_path / "res"),
+                       poll_interval=0.02).start()
+    _wait_for(runner, lambda s: s.state == "running" and s.frames_done >= 3)
+    srv.__exit__()  # the backend goes away mid-job
+    seen = _wait_for(runner, lambda s: s.state == "reconnecting")
+    time.sleep(1.5)  # a few failed retries
+    assert runner.status().state == "reconnecting" and "retrying" in runner.status().describe()
+    with srv.restarted() as again:  # same port, same jobs: the job carries on
+        final = runner.wait(30)
+        assert final.state == "done", final.message
+        assert list(again.jobs) == [final.job_id]  # re-attached, not uploaded again
+    assert hm.load(final.result_path).num_frames == 12
+    assert not any(s.finished for s in seen[:-1])
+
+
+def test_an_unreachable_backend_is_retried_for_a_bounded_time(token_file, video, tmp_path, motion_bytes):
+    srv = ApiServer(TOKEN, motion_bytes, endless=True, frames_total=100, step=1).__enter__()
+    runner = JobRunner(client_mod.Client(srv.url, token_file), video, {}, str(tmp_path), poll_interval=0.02,
+                       reconnect_s=1.5).start()
+    _wait_for(runner, lambda s: s.state == "running")
+    srv.__exit__()
+    t0 = time.monotonic()
+    final = runner.wait(30)
+    assert 1.4 < time.monotonic() - t0 < 10
+    assert final.state == "failed" and "Gave up after 2 s" in final.message
+    assert final.job_id[:8] in final.message and "Re-attach" in final.message
+
+
+def test_an_interrupted_job_is_reported_and_resubmitted(token_file, video, tmp_path, motion_bytes):
+    srv = ApiServer(TOKEN, motion_bytes, frames_total=60, step=1).__enter__()
+    client = client_mod.Client(srv.url, token_file)
+    runner = JobRunner(client, video, {"smoothing": 0.5}, str(tmp_path), poll_interval=0.02).start()
+    _wait_for(runner, lambda s: s.state == "running")
+    srv.__exit__()
+    _wait_for(runner, lambda s: s.state == "reconnecting")
+    with srv.restarted(interrupt=True) as again:  # the real backend marks unfinished jobs interrupted
+        final = runner.wait(30)
+        assert final.state == "failed" and final.job_state == "interrupted"
+        assert "Resubmit" in final.message
+        new = client.resubmit(final.job_id)
+        assert new["resubmit_of"] == final.job_id and new["options"] == {"smoothing": 0.5}
+        done = JobRunner(client, video, None, str(tmp_path / "r2"), poll_interval=0.01, job_id=new["id"]).start()
+        assert done.wait(30).state == "done"
+        assert len(again.jobs) == 2
+
+
+def test_resubmit_a_failed_job_from_the_panel(clean, token_file, video, tmp_path, motion_bytes):
+    with ApiServer(TOKEN, motion_bytes, fail_message="the backend stopped") as srv:
+        _configure(clean, srv.url, token_file, video, tmp_path / "res")
+        with pytest.raises(RuntimeError, match="the backend stopped"):
+            bpy.ops.lagc_hand.reconstruct()
+        wm = bpy.context.window_manager
+        (old_id,) = srv.jobs
+        assert wm.lagc_hand_last_job == old_id and wm.lagc_hand_last_job_state == "failed"
+        srv.fail_message = None  # whatever broke is fixed
+        assert bpy.ops.lagc_hand.resubmit_job(job_id=old_id) == {'FINISHED'}
+        new = [j for j in srv.jobs.values() if j.get("resubmit_of") == old_id]
+        assert len(new) == 1 and new[0]["state"] == "done"
+    assert {"clip_hand.L", "clip_hand.R"} <= set(bpy.data.objects.keys())
+    assert bpy.data.objects["clip_camera"].data.background_images[0].clip is not None  # the local video again
+
+
+def test_recent_jobs_list_and_import_from_it(clean, token_file, video, tmp_path, motion_bytes):
+    with ApiServer(TOKEN, motion_bytes) as srv:
+        client = client_mod.Client(srv.url, token_file)
+        done = JobRunner(client, video, {}, str(tmp_path / "elsewhere"), poll_interval=0.01).start().wait(30)
+        assert done.state == "done"
+        _configure(clean, srv.url, token_file, "", tmp_path / "res")
+        assert bpy.ops.lagc_hand.refresh_jobs() == {'FINISHED'}
+        items = bpy.context.window_manager.lagc_hand_jobs
+        assert [(i.job_id, i.source, i.state) for i in items] == [(done.job_id, "clip.mp4", "done")]
+        assert bpy.ops.lagc_hand.attach_job(job_id=items[0].job_id, source=items[0].source) == {'FINISHED'}
+        assert len(srv.jobs) == 1  # imported, not reconstructed again
+    assert {"clip_hand.L", "clip_hand.R"} <= set(bpy.data.objects.keys())
+    assert os.listdir(tmp_path / "res") == [f"clip_{done.job_id[:8]}.npz"]
