@@ -520,3 +520,37 @@ def test_recent_jobs_list_and_import_from_it(clean, token_file, video, tmp_path,
         assert len(srv.jobs) == 1  # imported, not reconstructed again
     assert {"clip_hand.L", "clip_hand.R"} <= set(bpy.data.objects.keys())
     assert os.listdir(tmp_path / "res") == [f"clip_{done.job_id[:8]}.npz"]
+
+
+def test_real_backend_restarting_mid_job(tmp_path):
+    """The real ``lagc-hand serve`` stopped mid-job and started again on the same port
+    and state: the runner rides out the downtime, learns the job was interrupted,
+    and the resubmitted job runs to the end."""
+    launcher = pytest.importorskip("lagc_hand.server.launcher", reason="the backend package is not installed here")
+    cv2 = pytest.importorskip("cv2")
+    video = str(tmp_path / "long_noise.mp4")
+    writer = cv2.VideoWriter(video, cv2.VideoWriter_fourcc(*"mp4v"), 30.0, (160, 120))
+    rng = np.random.default_rng(1)
+    for _ in range(900):
+        writer.write(rng.integers(0, 255, (120, 160, 3), dtype=np.uint8))
+    writer.release()
+    server = launcher.ServerProcess(tmp_path / "srv").start()
+    try:
+        client = client_mod.Client(server.url, str(server.token_file))
+        runner = JobRunner(client, video, {}, str(tmp_path / "res"), poll_interval=0.1, reconnect_s=90).start()
+        _wait_for(runner, lambda s: s.state == "running" and s.frames_done > 0, timeout=120)
+        server.stop()
+        _wait_for(runner, lambda s: s.state == "reconnecting", timeout=30)
+        server = launcher.ServerProcess(tmp_path / "srv", port=server.port).start()
+        final = runner.wait(120)
+        print("after the restart:", final.state, final.job_state, final.message)
+        assert final.state == "failed" and final.job_state == "interrupted", final
+        assert "Resubmit" in final.message
+        new = client.resubmit(final.job_id)
+        assert new["resubmit_of"] == final.job_id
+        again = JobRunner(client, video, None, str(tmp_path / "res"), poll_interval=0.2, job_id=new["id"]).start()
+        _wait_for(again, lambda s: s.frames_done > 0 or s.finished, timeout=120)
+        again.cancel()  # it runs: enough, no need to detect hands in 900 frames of noise
+        assert again.wait(60).state == "cancelled"
+    finally:
+        server.stop()
