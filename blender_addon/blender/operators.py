@@ -12,11 +12,13 @@ import os
 import shlex
 import subprocess
 import tempfile
+import time
 
 import bpy
 from bpy.props import BoolProperty, EnumProperty, FloatProperty, StringProperty
 from bpy_extras.io_utils import ImportHelper
 
+from .. import backend_env
 from ..client import Client, ClientError
 from ..core.handmotion import HandMotionError
 from ..core.names import datablock_prefix
@@ -350,6 +352,44 @@ class LAGCHAND_OT_check_connection(bpy.types.Operator):
         return {'FINISHED'}
 
 
+class LAGCHAND_OT_check_backend_env(bpy.types.Operator):
+    """Run the configured backend's 'lagc-hand --version'"""
+
+    bl_idname = "lagc_hand.check_backend_env"
+    bl_label = "Check backend environment"
+
+    def execute(self, context):
+        prefs = preferences.get(context)
+        try:
+            version = backend_env.check_version(bpy.path.abspath(prefs.backend_env) if prefs else "")
+        except backend_env.BackendEnvError as exc:
+            self.report({'ERROR'}, f"LAGC-Hand: {exc}")
+            return {'CANCELLED'}
+        self.report({'INFO'}, f"LAGC-Hand backend: {version}")
+        return {'FINISHED'}
+
+
+#: Seconds after Start backend during which an exit is still reported in the panel.
+_WATCH_S = 30.0
+
+
+def watch_backends(context=None) -> float | None:
+    """Report backends started by this session that have exited since (their exit
+    status and last output) in the panel's status line.  A timer calls it while
+    the UI runs; returns the seconds to the next call, or ``None`` when done."""
+    context = context or bpy.context
+    pending = False
+    for entry in list(_backend_processes):
+        proc, log_path, offset, started = entry["proc"], entry["log"], entry["offset"], entry["started"]
+        message = backend_env.exit_message(proc, log_path, offset)
+        if message is not None and not entry.get("reported"):
+            entry["reported"] = True
+            context.window_manager.lagc_hand_status = message
+        elif message is None and time.monotonic() - started < _WATCH_S:
+            pending = True
+    return 1.0 if pending else None
+
+
 class LAGCHAND_OT_start_backend(bpy.types.Operator):
     """Start a local backend with the command from the preferences"""
 
@@ -360,9 +400,13 @@ class LAGCHAND_OT_start_backend(bpy.types.Operator):
         prefs = preferences.get(context)
         command = prefs.backend_command if prefs else "lagc-hand serve"
         try:
-            argv = shlex.split(command)
+            argv = backend_env.start_argv(shlex.split(command),
+                                          bpy.path.abspath(prefs.backend_env) if prefs else "")
         except ValueError as exc:
             self.report({'ERROR'}, f"Cannot parse the start command {command!r}: {exc}")
+            return {'CANCELLED'}
+        except backend_env.BackendEnvError as exc:
+            self.report({'ERROR'}, f"Cannot start the backend: {exc}")
             return {'CANCELLED'}
         if not argv:
             self.report({'ERROR'}, "The backend start command is empty (add-on preferences)")
@@ -370,13 +414,33 @@ class LAGCHAND_OT_start_backend(bpy.types.Operator):
         log_path = os.path.join(tempfile.gettempdir(), "lagc-hand-backend.log")
         try:
             log = open(log_path, "ab")
-            proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    start_new_session=True)
         except OSError as exc:
-            self.report({'ERROR'}, f"Cannot start the backend with {command!r}: {exc.strerror or exc}")
+            self.report({'ERROR'}, f"Cannot write the backend log {log_path}: {exc.strerror or exc}")
             return {'CANCELLED'}
-        _backend_processes.append(proc)
-        self.report({'INFO'}, f"LAGC-Hand backend starting (pid {proc.pid}); log: {log_path}")
+        with log:  # the child keeps its own handle
+            offset = log.tell()
+            try:
+                proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                        start_new_session=True)
+            except OSError as exc:
+                self.report({'ERROR'}, f"Cannot start the backend with {command!r}: {exc.strerror or exc}")
+                return {'CANCELLED'}
+        _backend_processes.append({"proc": proc, "log": log_path, "offset": offset, "started": time.monotonic()})
+        try:
+            proc.wait(backend_env.EARLY_EXIT_S)  # most start-up failures happen here
+        except subprocess.TimeoutExpired:
+            pass
+        message = backend_env.exit_message(proc, log_path, offset)
+        if message is not None:
+            _backend_processes[-1]["reported"] = True
+            context.window_manager.lagc_hand_status = message
+            self.report({'ERROR'}, f"LAGC-Hand: {message}")
+            return {'CANCELLED'}
+        text = f"LAGC-Hand backend starting (pid {proc.pid}); log: {log_path}"
+        context.window_manager.lagc_hand_status = text
+        if not bpy.app.background and not bpy.app.timers.is_registered(watch_backends):
+            bpy.app.timers.register(watch_backends, first_interval=1.0)
+        self.report({'INFO'}, text)
         return {'FINISHED'}
 
 
@@ -386,7 +450,8 @@ def menu_import(self, context):
 
 CLASSES = (LAGCHAND_OT_import_motion, LAGCHAND_OT_reconstruct, LAGCHAND_OT_attach_job, LAGCHAND_OT_resubmit_job,
            LAGCHAND_OT_refresh_jobs, LAGCHAND_OT_cancel_job,
-           LAGCHAND_OT_switch_variant, LAGCHAND_OT_check_connection, LAGCHAND_OT_start_backend)
+           LAGCHAND_OT_switch_variant, LAGCHAND_OT_check_connection, LAGCHAND_OT_check_backend_env,
+           LAGCHAND_OT_start_backend)
 
 
 @bpy.app.handlers.persistent
@@ -413,6 +478,8 @@ def register():
 
 def unregister():
     global _active_runner
+    if bpy.app.timers.is_registered(watch_backends):
+        bpy.app.timers.unregister(watch_backends)
     if _active_runner is not None:
         _active_runner.cancel()
         _active_runner = None

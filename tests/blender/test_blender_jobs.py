@@ -298,7 +298,7 @@ def test_start_backend_button_then_check_connection(clean, tmp_path, monkeypatch
     with pytest.raises(RuntimeError, match="not reachable"):
         bpy.ops.lagc_hand.check_connection()  # nothing runs yet
     assert bpy.ops.lagc_hand.start_backend() == {'FINISHED'}
-    proc = operators._backend_processes[-1]
+    proc = operators._backend_processes[-1]["proc"]
     try:
         deadline = time.monotonic() + 120
         while True:
@@ -554,3 +554,67 @@ def test_real_backend_restarting_mid_job(tmp_path):
         assert again.wait(60).state == "cancelled"
     finally:
         server.stop()
+
+
+# ----------------------------------------------------------------------------- the backend environment (issue 16.6)
+
+
+VENV = os.path.join(REPO, ".venv")
+
+
+def test_backend_environment_is_found_and_checked(clean, tmp_path, monkeypatch):
+    from lagc_hand_blender import backend_env
+
+    if not os.path.isfile(os.path.join(VENV, "bin", "lagc-hand")):
+        pytest.skip("the backend venv has no lagc-hand program")
+    assert backend_env.find_executable(VENV) == os.path.join(VENV, "bin", "lagc-hand")
+    exe = os.path.join(VENV, "bin", "lagc-hand")
+    assert backend_env.find_executable(exe) == exe
+    with pytest.raises(backend_env.BackendEnvError, match="no lagc-hand program"):
+        backend_env.find_executable(str(tmp_path))
+    with pytest.raises(backend_env.BackendEnvError, match="does not exist"):
+        backend_env.find_executable(str(tmp_path / "nowhere"))
+    assert backend_env.start_argv(["lagc-hand", "serve"], VENV) == [exe, "serve"]
+    prefs = bpy.context.preferences.addons[clean.__name__].preferences
+    prefs.backend_env = VENV
+    assert bpy.ops.lagc_hand.check_backend_env() == {'FINISHED'}
+    prefs.backend_env = str(tmp_path)
+    with pytest.raises(RuntimeError, match="no lagc-hand program"):
+        bpy.ops.lagc_hand.check_backend_env()
+    # The default command with lagc-hand on no PATH Blender sees, and no environment set:
+    prefs.backend_env, prefs.backend_command = "", "lagc-hand serve"
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(RuntimeError, match="not on the PATH"):
+        bpy.ops.lagc_hand.start_backend()
+
+
+def test_start_backend_reports_an_early_exit_with_its_message(clean, tmp_path, monkeypatch):
+    """A second backend on a state folder the first one holds exits at once; the panel
+    shows why (not 'backend starting')."""
+    launcher = pytest.importorskip("lagc_hand.server.launcher", reason="the backend package is not installed here")
+    if not os.path.isfile(os.path.join(VENV, "bin", "lagc-hand")):
+        pytest.skip("the backend venv has no lagc-hand program")
+    operators = importlib.import_module(f"{clean.__name__}.blender.operators")
+    first = launcher.ServerProcess(tmp_path / "srv").start()
+    try:
+        monkeypatch.setenv("LAGC_HAND_TOKEN_FILE", str(tmp_path / "cfg" / "token"))
+        monkeypatch.setenv("LAGC_HAND_CONFIG_DIR", str(tmp_path / "cfg"))
+        prefs = bpy.context.preferences.addons[clean.__name__].preferences
+        prefs.backend_env = VENV
+        prefs.backend_command = (f'lagc-hand serve --host 127.0.0.1 --port {launcher.free_port()} '
+                                 f'--state-dir "{first.state_dir}"')
+        wm = bpy.context.window_manager
+        try:
+            bpy.ops.lagc_hand.start_backend()
+            started_late = True  # the exit came after the button's own wait: the watcher reports it
+        except RuntimeError as exc:
+            started_late = False
+            assert "exited at once" in str(exc)
+        proc = operators._backend_processes[-1]["proc"]
+        assert proc.wait(60) != 0
+        if started_late:
+            assert operators.watch_backends(bpy.context) is None
+        assert "exited at once" in wm.lagc_hand_status
+        assert "another lagc-hand server is already using the state folder" in wm.lagc_hand_status
+    finally:
+        first.stop()
