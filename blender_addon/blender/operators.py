@@ -24,6 +24,7 @@ from ..core.handmotion import HandMotionError
 from ..core.names import datablock_prefix
 from ..jobs import JobRunner, recent_jobs
 from . import preferences, scene as scene_writer
+from .compat import PATH_OPTIONS
 from .props import job_options
 
 #: The one job that may run at a time (the panel's Cancel button reaches it here).
@@ -61,7 +62,7 @@ class LAGCHAND_OT_import_motion(bpy.types.Operator, ImportHelper):
     limit_influences: BoolProperty(name="4 bone influences", default=False,
                                    description="Keep each vertex's 4 largest skin weights (for game engines)")
     video_path: StringProperty(name="Video", subtype='FILE_PATH', default="",
-                               options={'PATH_SUPPORTS_BLEND_RELATIVE'},
+                               options=PATH_OPTIONS,
                                description="Source video for the camera background (empty: from the file)")
 
     def execute(self, context):

@@ -12,12 +12,8 @@ from bpy.props import (BoolProperty, CollectionProperty, EnumProperty, FloatProp
 
 from ..core.options_spec import ENGINES, SPECS
 from . import scene as scene_writer
+from .compat import PATH_OPTIONS
 from .hand import SCENE_FRAME_OFFSET
-
-#: String properties holding paths: Blender's "//" (relative to the .blend) is
-#: resolved with bpy.path.abspath() wherever they are read, so say it is supported
-#: (Blender 5.0 warns on "//" otherwise).
-PATH_OPTIONS = {'PATH_SUPPORTS_BLEND_RELATIVE'}
 
 #: How the panel describes the camera; each but GUESS sends one camera option.
 CAMERA_CHOICES = (
