@@ -3,8 +3,8 @@
 ``make test`` (or ``make bpy-venvs``) creates ``.venv-bpy45`` (bpy 4.5 LTS,
 slotted actions) and ``.venv-bpy42`` (bpy 4.2 LTS, legacy ``action.fcurves``);
 this module runs ``test_blender_addon.py``, ``test_blender_jobs.py``,
-``test_exports.py`` and ``test_framing.py`` in each that exists, in a subprocess (one Blender per process).  The package is
-exposed to those venvs as ``lagc_hand_blender`` through a symlink on
+``test_exports.py`` and ``test_framing.py`` in each that exists, in a
+subprocess (one Blender per process).  The package is exposed to those venvs as ``lagc_hand_blender`` through a symlink on
 ``PYTHONPATH``: they hold nothing but bpy, numpy and pytest.
 """
 from __future__ import annotations
