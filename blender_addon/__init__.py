@@ -17,6 +17,11 @@ class glTF2ImportUserExtension:  # noqa: N801  (the name Blender's glTF importer
         apply_gltf_fps(gltf)
 
 
+def draw_import(context, layout):
+    """Shown in the glTF import dialog: says what the hook above does."""
+    layout.label(text="LAGC-Hand files set the scene's frame rate", icon='INFO')
+
+
 def register():
     from . import blender
 
