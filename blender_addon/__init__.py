@@ -6,6 +6,22 @@ Blender calls :func:`register` / :func:`unregister`.
 """
 
 
+class glTF2ImportUserExtension:  # noqa: N801  (the name Blender's glTF importer looks for)
+    """Hook of Blender's glTF importer (found on enabled add-ons by this name):
+    a file written by LAGC-Hand carries its clip's frame rate, which the scene
+    takes before the keys are created, so they land on whole frames."""
+
+    def gather_import_gltf_before_hook(self, gltf):
+        from .blender.export import apply_gltf_fps
+
+        apply_gltf_fps(gltf)
+
+
+def draw_import(context, layout):
+    """Shown in the glTF import dialog: says what the hook above does."""
+    layout.label(text="LAGC-Hand files set the scene's frame rate", icon='INFO')
+
+
 def register():
     from . import blender
 

@@ -170,6 +170,11 @@ class Client:
     def cancel(self, job_id: str) -> dict:
         return self._json("POST", f"/jobs/{urllib.parse.quote(job_id)}/cancel")
 
+    def resubmit(self, job_id: str) -> dict:
+        """A new job with the source and options of ``job_id`` (interrupted, failed or
+        cancelled); returns the new job (``resubmit_of`` = ``job_id``)."""
+        return self._json("POST", f"/jobs/{urllib.parse.quote(job_id)}/resubmit")
+
     def result(self, job_id: str) -> bytes:
         _, _, data = self._request("GET", f"/jobs/{urllib.parse.quote(job_id)}/result", timeout=max(self.timeout, 60.0))
         return data

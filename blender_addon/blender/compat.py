@@ -18,6 +18,12 @@ FCURVE_GROUP_NAME_ARG = bpy.app.version >= (5, 0, 0)
 
 _KEY_RNA = bpy.types.Keyframe.bl_rna.properties
 
+#: ``options=`` of string properties holding paths: Blender's "//" (relative to the
+#: .blend) is resolved with bpy.path.abspath() wherever they are read, so say it is
+#: supported (5.0 warns on "//" otherwise); 4.2 knows no such option and refuses it.
+PATH_OPTIONS = ({'PATH_SUPPORTS_BLEND_RELATIVE'}
+                if "is_path_supports_blend_relative" in bpy.types.Property.bl_rna.properties else set())
+
 
 def interpolation_value(name: str) -> int:
     """Integer of a Keyframe ``interpolation`` enum item, for ``foreach_set``."""

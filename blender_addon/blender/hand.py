@@ -12,6 +12,7 @@ import bpy
 from ..core import rig
 from ..core.handmotion import HandMotion, HandTrackMotion, VARIANTS
 from ..core.skeleton import NUM_JOINTS
+from ..core.skinning import limit_influences
 from . import compat
 from .keys import visibility_keys, write_keys, write_vector
 
@@ -21,6 +22,10 @@ CONFIDENCE_PROP = "lagc_confidence"
 ACTION_PROP = "lagc_action_{}"
 #: Custom property marking LAGC hands: the side ("left"/"right").
 SIDE_PROP = "lagc_side"
+
+#: Scene frame of video frame 0: scene frame = video frame + 1, the same for keys,
+#: the video background and the panel's frame range (props.api_frame_range).
+SCENE_FRAME_OFFSET = 1
 
 SKIN_COLORS = {"right": (0.80, 0.58, 0.47, 1.0), "left": (0.72, 0.52, 0.50, 1.0)}
 
@@ -85,9 +90,11 @@ def skin_material(side: str, created: list) -> bpy.types.Material:
     return mat
 
 
-def build_mesh(name: str, motion: HandMotion, hand: HandTrackMotion, arm_obj, collection, created: list):
+def build_mesh(name: str, motion: HandMotion, hand: HandTrackMotion, arm_obj, collection, created: list,
+               max_influences: int = 0):
     """Skinned mesh: rest vertices, faces, one vertex group per joint bone,
-    an Armature modifier, smooth shading and a skin material."""
+    an Armature modifier, smooth shading and a skin material.
+    ``max_influences > 0`` keeps that many weights per vertex (renormalised)."""
     verts = np.asarray(hand.rest_vertices, dtype=np.float64)
     faces = rig.fix_winding(verts, motion.faces)
     mesh = bpy.data.meshes.new(name)
@@ -100,6 +107,8 @@ def build_mesh(name: str, motion: HandMotion, hand: HandTrackMotion, arm_obj, co
     obj.parent = arm_obj
     names = rig.bone_names(hand.side)
     weights = np.asarray(motion.skin_weights, dtype=np.float32)
+    if max_influences > 0:
+        weights = limit_influences(weights, max_influences).astype(np.float32)
     for j in range(NUM_JOINTS):
         vg = obj.vertex_groups.new(name=names[j])
         w = weights[:, j]
@@ -129,7 +138,7 @@ def write_hand_actions(name: str, motion: HandMotion, hand: HandTrackMotion, arm
     both objects are hidden (constant keys) where it is absent, so a lost hand
     disappears instead of freezing in place.  Returns ``{variant: action}``.
     """
-    scene_frames = np.asarray(motion.frames, dtype=np.float64) + 1.0  # video frame 0 = scene frame 1
+    scene_frames = np.asarray(motion.frames, dtype=np.float64) + SCENE_FRAME_OFFSET
     present = np.asarray(hand.present, dtype=bool)
     idx = np.nonzero(present)[0]
     frames = scene_frames[idx]
@@ -165,13 +174,14 @@ def write_hand_actions(name: str, motion: HandMotion, hand: HandTrackMotion, arm
 
 
 def build_hand(name: str, motion: HandMotion, side: str, collection, parent, low_confidence: float,
-               active_variant: str, created: list) -> tuple:
+               active_variant: str, created: list, max_influences: int = 0) -> tuple:
     """Armature + skinned mesh + actions of one hand; returns ``(armature, mesh, actions)``."""
     hand = motion.hands[side]
     suffix = rig.SIDE_SUFFIX[side]
     arm_obj, rest_rot, rest_head = build_armature(f"{name}_hand.{suffix}", hand, collection, parent, created)
     arm_obj[SIDE_PROP] = side
-    mesh_obj = build_mesh(f"{name}_hand_mesh.{suffix}", motion, hand, arm_obj, collection, created)
+    mesh_obj = build_mesh(f"{name}_hand_mesh.{suffix}", motion, hand, arm_obj, collection, created,
+                          max_influences)
     mesh_obj[SIDE_PROP] = side
     actions = write_hand_actions(f"{name}_hand.{suffix}", motion, hand, arm_obj, mesh_obj, rest_rot, rest_head,
                                  low_confidence, active_variant, created)

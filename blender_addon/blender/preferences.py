@@ -9,6 +9,7 @@ from bpy.props import StringProperty
 
 from .. import __package__ as base_package
 from ..core.paths import DEFAULT_URL, token_file
+from .compat import PATH_OPTIONS
 
 
 class LagcHandPreferences(bpy.types.AddonPreferences):
@@ -17,10 +18,17 @@ class LagcHandPreferences(bpy.types.AddonPreferences):
     backend_url: StringProperty(name="Backend URL", default=DEFAULT_URL,
                                 description="Address of the local LAGC-Hand server (127.0.0.1 only)")
     token_file: StringProperty(name="Token file", subtype='FILE_PATH', default="",
+                               options=PATH_OPTIONS,
                                description=f"File holding the backend's token; empty = {token_file()}")
+    backend_env: StringProperty(name="Backend environment", subtype='FILE_PATH', default="",
+                                options=PATH_OPTIONS,
+                                description="The venv/conda folder the backend is installed in, or its lagc-hand "
+                                            "program; empty = lagc-hand from the PATH")
     backend_command: StringProperty(name="Start command", default="lagc-hand serve",
-                                    description="Command that starts a local backend (run by Start backend)")
+                                    description="Command that starts a local backend (run by Start backend); "
+                                                "a leading 'lagc-hand' is the backend environment's")
     result_dir: StringProperty(name="Results folder", subtype='DIR_PATH', default="",
+                               options=PATH_OPTIONS,
                                description="Where reconstructed motion files go; empty = the add-on's user folder")
 
     def draw(self, context):
@@ -28,6 +36,9 @@ class LagcHandPreferences(bpy.types.AddonPreferences):
         col = layout.column()
         col.prop(self, "backend_url")
         col.prop(self, "token_file")
+        row = col.row(align=True)
+        row.prop(self, "backend_env")
+        row.operator("lagc_hand.check_backend_env", text="Check", icon='CHECKMARK')
         col.prop(self, "backend_command")
         col.prop(self, "result_dir")
         row = layout.row()

@@ -15,6 +15,7 @@ import bpy
 from ..core import handmotion as hm
 from . import compat
 from .camera import apply_render_settings, attach_video, build_camera, camera_frame_empty
+from .framing import add_key_light, clear_camera_view, hands_far_depth
 from .hand import ACTION_PROP, build_hand
 
 
@@ -27,6 +28,11 @@ class ImportOptions:
     video_path:     source video for the camera background; ``None`` = the
                     motion's ``meta["source"]`` if that file exists; ``""`` = none.
     set_scene:      set the scene's frame range and fps from the motion.
+    max_influences: > 0: keep at most this many skin weights per vertex,
+                    renormalised (4 for glTF and game engines); 0 = all.
+    clear_view:     hide the scene's other objects that stand between the new
+                    camera and the hands (``framing.py``; named in the warnings).
+    light:          add a sun light along the camera's view to the collection.
     """
 
     name: str = "LAGC"
@@ -35,6 +41,9 @@ class ImportOptions:
     camera: bool = True
     video_path: str | None = None
     set_scene: bool = True
+    max_influences: int = 0
+    clear_view: bool = True
+    light: bool = True
 
 
 @dataclass
@@ -46,6 +55,8 @@ class ImportResult:
     actions: dict = field(default_factory=dict)
     camera: object = None
     clip: object = None
+    light: object = None
+    hidden: list = field(default_factory=list)
     warnings: list = field(default_factory=list)
 
 
@@ -72,7 +83,7 @@ def _remove(created: list) -> None:
         coll = {
             "Object": bpy.data.objects, "Armature": bpy.data.armatures, "Mesh": bpy.data.meshes,
             "Material": bpy.data.materials, "Action": bpy.data.actions, "Camera": bpy.data.cameras,
-            "MovieClip": bpy.data.movieclips, "Collection": bpy.data.collections,
+            "MovieClip": bpy.data.movieclips, "Collection": bpy.data.collections, "SunLight": bpy.data.lights,
         }.get(id_type)
         if coll is not None:
             coll.remove(id_data)
@@ -102,7 +113,7 @@ def import_motion(motion: hm.HandMotion, options: ImportOptions | None = None, s
                 result.warnings.append(f"the {side} hand is never seen in this motion; it was not created")
                 continue
             arm, mesh, actions = build_hand(name, motion, side, collection, root, options.low_confidence,
-                                            options.variant, created)
+                                            options.variant, created, options.max_influences)
             result.armatures[side], result.meshes[side], result.actions[side] = arm, mesh, actions
         if options.camera:
             result.camera = build_camera(f"{name}_camera", motion, root, collection, created)
@@ -119,11 +130,23 @@ def import_motion(motion: hm.HandMotion, options: ImportOptions | None = None, s
                     scene.active_clip = result.clip
         if options.set_scene:
             apply_render_settings(scene, motion)
+        if result.camera is not None:
+            if options.light:
+                result.light = add_key_light(f"{name}_light", result.camera, collection, created)
+            if options.clear_view:
+                _clear_view(scene, motion, result)
         collection["lagc_variant"] = options.variant
         return result
     except BaseException:
         _remove(created)
         raise
+
+
+def _clear_view(scene, motion: hm.HandMotion, result: ImportResult) -> None:
+    result.hidden = clear_camera_view(scene, result.camera, hands_far_depth(motion), result.collection.all_objects)
+    if result.hidden:
+        result.warnings.append(f"hid {', '.join(result.hidden)} in the viewport and renders: between the camera "
+                               "and the hands, it would hide them (unhide in the Outliner)")
 
 
 def import_motion_file(path: str, options: ImportOptions | None = None, scene=None) -> ImportResult:

@@ -19,21 +19,27 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 class ApiServer:
     """token: the bearer token; result: bytes served as a finished job's result;
     fail_message: finish jobs as failed with this message; endless: never finish;
-    allowed_dir: from-path submissions outside it get 403 path_not_allowed."""
+    allowed_dir: from-path submissions outside it get 403 path_not_allowed;
+    result_for: ``options -> bytes``, the result of a job made with those options
+    (instead of ``result``), e.g. a motion of the requested frame range;
+    port / jobs: a "restarted" server takes the port and the job table of the
+    one it replaces (``restarted()``)."""
 
     def __init__(self, token: str, result: bytes = b"", frames_total: int = 6, step: int = 2,
-                 fail_message: str | None = None, endless: bool = False, allowed_dir: str | None = None):
+                 fail_message: str | None = None, endless: bool = False, allowed_dir: str | None = None,
+                 result_for=None, port: int = 0, jobs: dict | None = None):
         self.token = token
         self.result = result
+        self.result_for = result_for
         self.frames_total = frames_total
         self.step = step
         self.fail_message = fail_message
         self.endless = endless
         self.allowed_dir = allowed_dir
-        self.jobs: dict[str, dict] = {}
+        self.jobs: dict[str, dict] = {} if jobs is None else jobs
         self.uploads: list[tuple[str, int, dict]] = []
         self.cancelled: list[str] = []
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 
     @property
@@ -47,6 +53,21 @@ class ApiServer:
     def __exit__(self, *exc):
         self._httpd.shutdown()
         self._httpd.server_close()
+
+    def restarted(self, interrupt: bool = False, **kw) -> "ApiServer":
+        """A new server on the same port with the same jobs (this one must be stopped);
+        ``interrupt``: queued/running jobs become ``interrupted``, as the real backend
+        marks them when it starts."""
+        if interrupt:
+            for job in self.jobs.values():
+                if job["state"] in ("queued", "running"):
+                    job["state"], job["error"] = "interrupted", {"code": "interrupted",
+                                                                 "message": "the server stopped"}
+        args = dict(token=self.token, result=self.result, frames_total=self.frames_total, step=self.step,
+                    fail_message=self.fail_message, endless=self.endless, allowed_dir=self.allowed_dir,
+                    result_for=self.result_for)
+        args.update(kw)
+        return ApiServer(port=self._httpd.server_address[1], jobs=self.jobs, **args)
 
     def _new_job(self, source: str, options: dict) -> dict:
         job = {"id": uuid.uuid4().hex, "state": "queued", "stage": "decode", "frames_done": 0,
@@ -117,7 +138,8 @@ class ApiServer:
                 if parts[2:] == ["result"]:
                     if job["state"] != "done":
                         return self._error(409, "not_ready", f"the job is {job['state']}")
-                    return self._send(200, server.result, "application/octet-stream")
+                    data = server.result_for(job["options"]) if server.result_for else server.result
+                    return self._send(200, data, "application/octet-stream")
                 return self._error(404, "not_found", "no such endpoint")
 
             def do_POST(self):
@@ -140,6 +162,15 @@ class ApiServer:
                     data = video.get_payload(decode=True)
                     server.uploads.append((video.get_filename(), len(data), options))
                     return self._send(201, server._new_job(video.get_filename(), options))
+                if len(parts) == 3 and parts[0] == "jobs" and parts[2] == "resubmit":
+                    old = server.jobs.get(parts[1])
+                    if old is None:
+                        return self._error(404, "not_found", "no such job")
+                    if old["state"] in ("queued", "running"):
+                        return self._error(409, "conflict", f"job {old['id']} is still {old['state']}")
+                    job = server._new_job(old["source"], old["options"])
+                    job["resubmit_of"] = old["id"]
+                    return self._send(201, job)
                 if len(parts) == 3 and parts[0] == "jobs" and parts[2] == "cancel":
                     job = server.jobs.get(parts[1])
                     if job is None:

@@ -298,7 +298,7 @@ def test_start_backend_button_then_check_connection(clean, tmp_path, monkeypatch
     with pytest.raises(RuntimeError, match="not reachable"):
         bpy.ops.lagc_hand.check_connection()  # nothing runs yet
     assert bpy.ops.lagc_hand.start_backend() == {'FINISHED'}
-    proc = operators._backend_processes[-1]
+    proc = operators._backend_processes[-1]["proc"]
     try:
         deadline = time.monotonic() + 120
         while True:
@@ -312,3 +312,309 @@ def test_start_backend_button_then_check_connection(clean, tmp_path, monkeypatch
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+# ----------------------------------------------------------------------------- long and multibyte names (issue 16.1)
+
+
+@pytest.mark.parametrize("stem", ["v" * 247, "漢" * 82], ids=["ascii247", "cjk82"])
+def test_long_video_names_import_end_to_end(clean, token_file, tmp_path, motion_bytes, stem):
+    """A video name at the filesystem's limit: the result file is named within
+    limits, keeps the job id and a readable prefix, and the hands are imported."""
+    video = tmp_path / f"{stem}.mp4"
+    assert len(video.name.encode("utf-8")) >= 250
+    video.write_bytes(b"\x00\x00\x00\x18ftypmp42" + os.urandom(64))
+    with ApiServer(TOKEN, motion_bytes) as srv:
+        _configure(clean, srv.url, token_file, str(video), tmp_path / "res")
+        assert bpy.ops.lagc_hand.reconstruct() == {'FINISHED'}
+        (job_id,) = srv.jobs
+    (name,) = os.listdir(tmp_path / "res")
+    assert len(name.encode("utf-8")) < 100 and name.endswith(f"_{job_id[:8]}.npz")
+    assert name.startswith(stem[:10])
+    assert hm.load(str(tmp_path / "res" / name)).num_frames == 12
+    sides = {ob["lagc_side"] for ob in bpy.data.objects if "lagc_side" in ob.keys()}
+    assert sides == {"left", "right"}
+    arms = [ob for ob in bpy.data.objects if ob.type == 'ARMATURE']
+    assert len(arms) == 2 and all(ob.name.startswith(stem[:5]) for ob in arms)
+    assert bpy.context.window_manager.lagc_hand_status.startswith("Done")
+
+
+def test_short_names_are_unchanged_and_long_ones_stay_distinct():
+    from lagc_hand_blender.core import names
+
+    assert names.result_file_name("clip", "0123456789abcdef") == "clip_01234567.npz"
+    a, b = names.short_stem("x" * 200 + "a", 40), names.short_stem("x" * 200 + "b", 40)
+    assert a != b and len(a) == 40 and a.startswith("x" * 30)
+    cut = names.utf8_prefix("漢字" * 10, 7)  # 7 bytes: two whole 3-byte characters, never half of one
+    assert cut == "漢字"
+    assert names.result_file_name("a/b:c", "ffffffffff") == "a_b_c_ffffffff.npz"
+
+
+def test_result_write_failure_keeps_the_job_and_says_so(token_file, video, tmp_path, motion_bytes):
+    blocker = tmp_path / "not_a_folder"
+    blocker.write_text("a file where the results folder should be")
+    with ApiServer(TOKEN, motion_bytes) as srv:
+        final, _ = _run(srv.url, token_file, video, blocker / "results")
+        assert final.state == "failed"
+        assert final.job_id and final.job_id in final.message and "stays on the backend" in final.message
+        assert srv.jobs[final.job_id]["state"] == "done"
+        # Nothing is lost: the result can still be fetched.
+        assert client_mod.Client(srv.url, token_file).result(final.job_id) == motion_bytes
+
+
+# ----------------------------------------------------------------------------- item 8: frame range, paths, undo
+
+
+def _motion_of_range(options: dict) -> bytes:
+    """What the backend returns for a frame range: source frames start..end-1 (0-based)."""
+    start, end = options.get("frame_start", 0), options.get("frame_end", 12)
+    motion = lagc_synth.make_motion(T=end - start, seed=3)
+    motion.frames = np.arange(start, end, dtype=np.int64)
+    return hm.dumps(motion)
+
+
+def _key_frames(ext, ob) -> np.ndarray:
+    compat = importlib.import_module(f"{ext.__name__}.blender.compat")
+    curves = compat.action_fcurves(ob.animation_data.action)
+    return np.array(sorted({kp.co[0] for fc in curves if "rotation" in fc.data_path for kp in fc.keyframe_points}))
+
+
+def test_frame_range_in_blender_convention(clean, token_file, video, tmp_path):
+    """First 10, Last 40 in the panel: the API gets frames 9..39 (start 9, exclusive end 40)
+    and the keys land on scene frames 10..40, where the user asked for them."""
+    props = importlib.import_module(f"{clean.__name__}.blender.props")
+    assert props.api_frame_range(10, 40) == (9, 40)
+    assert props.api_frame_range(1, 1) == (0, 1)
+    for bad in ((0, 5), (6, 5)):
+        with pytest.raises(ValueError):
+            props.api_frame_range(*bad)
+    with ApiServer(TOKEN, result_for=_motion_of_range) as srv:
+        _configure(clean, srv.url, token_file, video, tmp_path / "res")
+        s = bpy.context.scene.lagc_hand
+        s.use_frame_range, s.frame_start, s.frame_end = True, 10, 40
+        assert bpy.ops.lagc_hand.reconstruct() == {'FINISHED'}
+        (job,) = srv.jobs.values()
+        assert (job["options"]["frame_start"], job["options"]["frame_end"]) == (9, 40)
+        right = bpy.data.objects["clip_hand.R"]
+        frames = _key_frames(clean, right)
+        assert frames[0] == 10 and frames[-1] == 40
+        scene = bpy.context.scene
+        assert (scene.frame_start, scene.frame_end) == (10, 40)
+        s.frame_start, s.frame_end = 41, 40
+        with pytest.raises(RuntimeError, match="empty"):
+            bpy.ops.lagc_hand.reconstruct()
+        assert len(srv.jobs) == 1
+
+
+def test_path_properties_accept_blend_relative_paths(clean):
+    """Blender 5.0 warned 'video_path: does not support blend relative "//" prefix'."""
+    import warnings
+
+    prefs = bpy.context.preferences.addons[clean.__name__].preferences
+    s = bpy.context.scene.lagc_hand
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        s.video_path = "//clip.mp4"
+        s.checkpoint = "//model.pt"
+        s.calibration = "//cam.yaml"
+        prefs.token_file, prefs.result_dir = "//token", "//results/"
+        prefs.token_file = prefs.result_dir = ""
+    assert s.video_path == "//clip.mp4"
+
+
+def test_reconstruct_is_undoable_but_not_redone(clean):
+    op = importlib.import_module(f"{clean.__name__}.blender.operators").LAGCHAND_OT_reconstruct
+    # The import step becomes one undo step; no 'REGISTER' (redo would upload again).
+    assert 'UNDO' in op.bl_options and 'REGISTER' not in op.bl_options
+
+
+# ----------------------------------------------------------------------------- a restarting backend (issue 16.2)
+
+
+def _wait_for(runner, predicate, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    seen = []
+    while time.monotonic() < deadline:
+        status = runner.status()
+        seen.append(status)
+        if predicate(status):
+            return seen
+        time.sleep(0.005)
+    raise AssertionError(f"timed out; last status {runner.status()}")
+
+
+def test_polling_survives_a_backend_restart_and_reattaches(token_file, video, tmp_path, motion_bytes):
+    srv = ApiServer(TOKEN, motion_bytes, frames_total=60, step=1).__enter__()
+    runner = JobRunner(client_mod.Client(srv.url, token_file), video, {}, str(tmp_path / "res"),
+                       poll_interval=0.02).start()
+    _wait_for(runner, lambda s: s.state == "running" and s.frames_done >= 3)
+    srv.__exit__()  # the backend goes away mid-job
+    seen = _wait_for(runner, lambda s: s.state == "reconnecting")
+    time.sleep(1.5)  # a few failed retries
+    assert runner.status().state == "reconnecting" and "retrying" in runner.status().describe()
+    with srv.restarted() as again:  # same port, same jobs: the job carries on
+        final = runner.wait(30)
+        assert final.state == "done", final.message
+        assert list(again.jobs) == [final.job_id]  # re-attached, not uploaded again
+    assert hm.load(final.result_path).num_frames == 12
+    assert not any(s.finished for s in seen[:-1])
+
+
+def test_an_unreachable_backend_is_retried_for_a_bounded_time(token_file, video, tmp_path, motion_bytes):
+    srv = ApiServer(TOKEN, motion_bytes, endless=True, frames_total=100, step=1).__enter__()
+    runner = JobRunner(client_mod.Client(srv.url, token_file), video, {}, str(tmp_path), poll_interval=0.02,
+                       reconnect_s=1.5).start()
+    _wait_for(runner, lambda s: s.state == "running")
+    srv.__exit__()
+    t0 = time.monotonic()
+    final = runner.wait(30)
+    assert 1.4 < time.monotonic() - t0 < 10
+    assert final.state == "failed" and "Gave up after 2 s" in final.message
+    assert final.job_id[:8] in final.message and "Re-attach" in final.message
+
+
+def test_an_interrupted_job_is_reported_and_resubmitted(token_file, video, tmp_path, motion_bytes):
+    srv = ApiServer(TOKEN, motion_bytes, frames_total=60, step=1).__enter__()
+    client = client_mod.Client(srv.url, token_file)
+    runner = JobRunner(client, video, {"smoothing": 0.5}, str(tmp_path), poll_interval=0.02).start()
+    _wait_for(runner, lambda s: s.state == "running")
+    srv.__exit__()
+    _wait_for(runner, lambda s: s.state == "reconnecting")
+    with srv.restarted(interrupt=True) as again:  # the real backend marks unfinished jobs interrupted
+        final = runner.wait(30)
+        assert final.state == "failed" and final.job_state == "interrupted"
+        assert "Resubmit" in final.message
+        new = client.resubmit(final.job_id)
+        assert new["resubmit_of"] == final.job_id and new["options"] == {"smoothing": 0.5}
+        done = JobRunner(client, video, None, str(tmp_path / "r2"), poll_interval=0.01, job_id=new["id"]).start()
+        assert done.wait(30).state == "done"
+        assert len(again.jobs) == 2
+
+
+def test_resubmit_a_failed_job_from_the_panel(clean, token_file, video, tmp_path, motion_bytes):
+    with ApiServer(TOKEN, motion_bytes, fail_message="the backend stopped") as srv:
+        _configure(clean, srv.url, token_file, video, tmp_path / "res")
+        with pytest.raises(RuntimeError, match="the backend stopped"):
+            bpy.ops.lagc_hand.reconstruct()
+        wm = bpy.context.window_manager
+        (old_id,) = srv.jobs
+        assert wm.lagc_hand_last_job == old_id and wm.lagc_hand_last_job_state == "failed"
+        srv.fail_message = None  # whatever broke is fixed
+        assert bpy.ops.lagc_hand.resubmit_job(job_id=old_id) == {'FINISHED'}
+        new = [j for j in srv.jobs.values() if j.get("resubmit_of") == old_id]
+        assert len(new) == 1 and new[0]["state"] == "done"
+    assert {"clip_hand.L", "clip_hand.R"} <= set(bpy.data.objects.keys())
+    assert bpy.data.objects["clip_camera"].data.background_images[0].clip is not None  # the local video again
+
+
+def test_recent_jobs_list_and_import_from_it(clean, token_file, video, tmp_path, motion_bytes):
+    with ApiServer(TOKEN, motion_bytes) as srv:
+        client = client_mod.Client(srv.url, token_file)
+        done = JobRunner(client, video, {}, str(tmp_path / "elsewhere"), poll_interval=0.01).start().wait(30)
+        assert done.state == "done"
+        _configure(clean, srv.url, token_file, "", tmp_path / "res")
+        assert bpy.ops.lagc_hand.refresh_jobs() == {'FINISHED'}
+        items = bpy.context.window_manager.lagc_hand_jobs
+        assert [(i.job_id, i.source, i.state) for i in items] == [(done.job_id, "clip.mp4", "done")]
+        assert bpy.ops.lagc_hand.attach_job(job_id=items[0].job_id, source=items[0].source) == {'FINISHED'}
+        assert len(srv.jobs) == 1  # imported, not reconstructed again
+    assert {"clip_hand.L", "clip_hand.R"} <= set(bpy.data.objects.keys())
+    assert os.listdir(tmp_path / "res") == [f"clip_{done.job_id[:8]}.npz"]
+
+
+def test_real_backend_restarting_mid_job(tmp_path):
+    """The real ``lagc-hand serve`` stopped mid-job and started again on the same port
+    and state: the runner rides out the downtime, learns the job was interrupted,
+    and the resubmitted job runs to the end."""
+    launcher = pytest.importorskip("lagc_hand.server.launcher", reason="the backend package is not installed here")
+    cv2 = pytest.importorskip("cv2")
+    video = str(tmp_path / "long_noise.mp4")
+    writer = cv2.VideoWriter(video, cv2.VideoWriter_fourcc(*"mp4v"), 30.0, (160, 120))
+    rng = np.random.default_rng(1)
+    for _ in range(900):
+        writer.write(rng.integers(0, 255, (120, 160, 3), dtype=np.uint8))
+    writer.release()
+    server = launcher.ServerProcess(tmp_path / "srv").start()
+    try:
+        client = client_mod.Client(server.url, str(server.token_file))
+        runner = JobRunner(client, video, {}, str(tmp_path / "res"), poll_interval=0.1, reconnect_s=90).start()
+        _wait_for(runner, lambda s: s.state == "running" and s.frames_done > 0, timeout=120)
+        server.stop()
+        _wait_for(runner, lambda s: s.state == "reconnecting", timeout=30)
+        server = launcher.ServerProcess(tmp_path / "srv", port=server.port).start()
+        final = runner.wait(120)
+        print("after the restart:", final.state, final.job_state, final.message)
+        assert final.state == "failed" and final.job_state == "interrupted", final
+        assert "Resubmit" in final.message
+        new = client.resubmit(final.job_id)
+        assert new["resubmit_of"] == final.job_id
+        again = JobRunner(client, video, None, str(tmp_path / "res"), poll_interval=0.2, job_id=new["id"]).start()
+        _wait_for(again, lambda s: s.frames_done > 0 or s.finished, timeout=120)
+        again.cancel()  # it runs: enough, no need to detect hands in 900 frames of noise
+        assert again.wait(60).state == "cancelled"
+    finally:
+        server.stop()
+
+
+# ----------------------------------------------------------------------------- the backend environment (issue 16.6)
+
+
+VENV = os.path.join(REPO, ".venv")
+
+
+def test_backend_environment_is_found_and_checked(clean, tmp_path, monkeypatch):
+    from lagc_hand_blender import backend_env
+
+    if not os.path.isfile(os.path.join(VENV, "bin", "lagc-hand")):
+        pytest.skip("the backend venv has no lagc-hand program")
+    assert backend_env.find_executable(VENV) == os.path.join(VENV, "bin", "lagc-hand")
+    exe = os.path.join(VENV, "bin", "lagc-hand")
+    assert backend_env.find_executable(exe) == exe
+    with pytest.raises(backend_env.BackendEnvError, match="no lagc-hand program"):
+        backend_env.find_executable(str(tmp_path))
+    with pytest.raises(backend_env.BackendEnvError, match="does not exist"):
+        backend_env.find_executable(str(tmp_path / "nowhere"))
+    assert backend_env.start_argv(["lagc-hand", "serve"], VENV) == [exe, "serve"]
+    prefs = bpy.context.preferences.addons[clean.__name__].preferences
+    prefs.backend_env = VENV
+    assert bpy.ops.lagc_hand.check_backend_env() == {'FINISHED'}
+    prefs.backend_env = str(tmp_path)
+    with pytest.raises(RuntimeError, match="no lagc-hand program"):
+        bpy.ops.lagc_hand.check_backend_env()
+    # The default command with lagc-hand on no PATH Blender sees, and no environment set:
+    prefs.backend_env, prefs.backend_command = "", "lagc-hand serve"
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(RuntimeError, match="not on the PATH"):
+        bpy.ops.lagc_hand.start_backend()
+
+
+def test_start_backend_reports_an_early_exit_with_its_message(clean, tmp_path, monkeypatch):
+    """A second backend on a state folder the first one holds exits at once; the panel
+    shows why (not 'backend starting')."""
+    launcher = pytest.importorskip("lagc_hand.server.launcher", reason="the backend package is not installed here")
+    if not os.path.isfile(os.path.join(VENV, "bin", "lagc-hand")):
+        pytest.skip("the backend venv has no lagc-hand program")
+    operators = importlib.import_module(f"{clean.__name__}.blender.operators")
+    first = launcher.ServerProcess(tmp_path / "srv").start()
+    try:
+        monkeypatch.setenv("LAGC_HAND_TOKEN_FILE", str(tmp_path / "cfg" / "token"))
+        monkeypatch.setenv("LAGC_HAND_CONFIG_DIR", str(tmp_path / "cfg"))
+        prefs = bpy.context.preferences.addons[clean.__name__].preferences
+        prefs.backend_env = VENV
+        prefs.backend_command = (f'lagc-hand serve --host 127.0.0.1 --port {launcher.free_port()} '
+                                 f'--state-dir "{first.state_dir}"')
+        wm = bpy.context.window_manager
+        try:
+            bpy.ops.lagc_hand.start_backend()
+            started_late = True  # the exit came after the button's own wait: the watcher reports it
+        except RuntimeError as exc:
+            started_late = False
+            assert "exited at once" in str(exc)
+        proc = operators._backend_processes[-1]["proc"]
+        assert proc.wait(60) != 0
+        if started_late:
+            assert operators.watch_backends(bpy.context) is None
+        assert "exited at once" in wm.lagc_hand_status
+        assert "another lagc-hand server is already using the state folder" in wm.lagc_hand_status
+    finally:
+        first.stop()

@@ -2,9 +2,9 @@
 
 ``make test`` (or ``make bpy-venvs``) creates ``.venv-bpy45`` (bpy 4.5 LTS,
 slotted actions) and ``.venv-bpy42`` (bpy 4.2 LTS, legacy ``action.fcurves``);
-this module runs ``test_blender_addon.py`` and ``test_blender_jobs.py`` in
-each that exists, in a subprocess (one Blender per process).  The package is
-exposed to those venvs as ``lagc_hand_blender`` through a symlink on
+this module runs ``test_blender_addon.py``, ``test_blender_jobs.py``,
+``test_exports.py`` and ``test_framing.py`` in each that exists, in a
+subprocess (one Blender per process).  The package is exposed to those venvs as ``lagc_hand_blender`` through a symlink on
 ``PYTHONPATH``: they hold nothing but bpy, numpy and pytest.
 """
 from __future__ import annotations
@@ -34,7 +34,8 @@ def test_addon_under_other_blender(version, tmp_path):
     assert probe.stdout.strip().splitlines()[-1].startswith(version), probe.stdout
     proc = subprocess.run(
         [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--confcutdir={HERE}", "-o", "addopts=",
-         os.path.join(HERE, "test_blender_addon.py"), os.path.join(HERE, "test_blender_jobs.py")],
+         *(os.path.join(HERE, name) for name in ("test_blender_addon.py", "test_blender_jobs.py",
+                                                 "test_exports.py", "test_framing.py"))],
         cwd=REPO, capture_output=True, text=True, env=env, timeout=600)
     tail = (proc.stdout + proc.stderr)[-4000:]
     assert proc.returncode == 0, f"bpy {version}:\n{tail}"
