@@ -32,6 +32,9 @@ INTERACTION_DEFAULT = True
 #: 1.6 -> 1.5 mm, occlude 0.9 -> 0.0 mm) for 30-50 % less end-to-end speed
 #: (bench/RESULTS.md, "ours" vs "ours+2fit").
 TWO_HAND_FIT_DEFAULT = False
+#: The two-hand graph refiner between tracking and placement (lagc_hand.refine).
+#: Off by default: see bench/RESULTS.md, "Two-hand refiner", for the numbers.
+REFINER_DEFAULT = False
 #: Report detect progress at most this often (seconds), plus the first and last frame.
 PROGRESS_INTERVAL_S = 0.2
 
@@ -84,6 +87,7 @@ def run_pipeline(
     intermediates: Optional[dict] = None,
     interaction: Optional[bool] = None,
     two_hand_fit: Optional[bool] = None,
+    refiner: Optional[bool] = None,
 ) -> ReconstructResult:
     """Reconstruct both hands of ``video``; see :func:`lagc_hand.api.reconstruct`.
 
@@ -93,6 +97,8 @@ def run_pipeline(
     and contact terms); None = :data:`INTERACTION_DEFAULT`.
     two_hand_fit: the joint two-hand fit (needs ``interaction``); None =
     :data:`TWO_HAND_FIT_DEFAULT`.
+    refiner: the two-hand graph refiner (:mod:`lagc_hand.refine`) on the tracked
+    3D keypoints before placement; None = :data:`REFINER_DEFAULT`.
     intermediates: if a dict is given, it receives ``tracking``
     (:class:`~lagc_hand.tracking.TrackingResult`) and ``placements``
     (side -> :class:`~lagc_hand.placement.Placement`), for benchmarks and debugging.
@@ -143,6 +149,8 @@ def run_pipeline(
     t0 = time.perf_counter()
     W, H = src.info.width, src.info.height
     K = intrinsics_matrix(W, H, options.focal_mm, options.fov_deg)
+    if REFINER_DEFAULT if refiner is None else bool(refiner):
+        tracking = _refine(tracking, K, timer)
     placements = {
         s: place_hand(tracking.tracks[s].keypoints3d, tracking.tracks[s].keypoints2d, tracking.tracks[s].present, K)
         for s in SIDES
@@ -261,6 +269,17 @@ def run_pipeline(
     ).validate()
     report(Progress("done", n_frames, n_frames, n_frames / max(total_s, 1e-9), message=summary["message"]))
     return ReconstructResult(motion=motion, summary=summary)
+
+
+def _refine(tracking, K: np.ndarray, timer: _Timer):
+    """The refine stage: refined 3D keypoints in the tracks' present frames."""
+    from lagc_hand.refine import apply_refinement, refine_tracking
+
+    t0 = time.perf_counter()
+    with _torch_threads(1):
+        tracking = apply_refinement(tracking, refine_tracking(tracking, K))
+    timer.add("refine", time.perf_counter() - t0)
+    return tracking
 
 
 @contextmanager
