@@ -19,7 +19,9 @@ Per clip and path (metric definitions of :mod:`bench.interaction` where shared):
 * ``2D``: px, mean distance of the output's projected 3D keypoints to the ground-truth 2D;
 * ``refine %``: the refine stage's share of the pipeline's wall time.
 
-The default engine uses the refiner only if it wins on these without hurting
+Paths: ``today`` (refiner off), ``refiner`` (refine stage mode ``full``),
+``refiner-scale`` (mode ``scale``: the detector's articulation at the refined
+hand size).  The default engine uses the refiner only if it wins on these without hurting
 2D alignment (``lagc_hand.pipeline.REFINER_DEFAULT``).
 """
 from __future__ import annotations
@@ -50,8 +52,13 @@ def _hidden_joints(gt, T: int) -> np.ndarray:
                      for t in range(T)])
 
 
-def evaluate(video: Path, gt_path: Path, refiner: bool, hidden: np.ndarray | None = None) -> dict:
-    """One path on one clip; returns the metrics of the module docstring."""
+#: path -> refine stage mode (None = the refiner off)
+PATHS = {"today": None, "refiner": "full", "refiner-scale": "scale"}
+
+
+def evaluate(video: Path, gt_path: Path, mode: str | None, hidden: np.ndarray | None = None) -> dict:
+    """One path on one clip (``mode``: refine stage mode, None = off); returns
+    the metrics of the module docstring."""
     sys.path.insert(0, str(ROOT))
     from bench.accuracy import procrustes_error
     from bench.interaction import _mesh
@@ -61,11 +68,14 @@ def evaluate(video: Path, gt_path: Path, refiner: bool, hidden: np.ndarray | Non
     from lagc_hand.pipeline import load_hand_model, run_pipeline
     from lagc_hand.placement.intrinsics import horizontal_fov_deg
 
+    from lagc_hand.refine import stage
+
     gt = np.load(gt_path)
     K = gt["K"]
     t0 = time.perf_counter()
+    stage.DEFAULT_MODE = mode or stage.DEFAULT_MODE
     res = run_pipeline(video, ReconstructOptions(fov_deg=horizontal_fov_deg(K, int(gt["image_size"][0])), device="cpu"),
-                       refiner=refiner)
+                       refiner=mode is not None)
     seconds = time.perf_counter() - t0
     m = res.motion
     T = m.num_frames
@@ -129,16 +139,16 @@ def main(names=None, write: bool = True) -> int:
         print("no interact_*.mp4/.npz clips in assets/samples; run scripts/render_interacting.py", file=sys.stderr)
         return 1
     keys = ("mpjpe_mm", "pa_mpjpe_mm", "hidden_mm", "mrrpe_mm", "penetration_mm", "reproj_px")
-    rows, sums = [], {c: {k: [] for k in keys + ("refine_share", "seconds")} for c in ("today", "refiner")}
+    rows, sums = [], {c: {k: [] for k in keys + ("refine_share", "seconds")} for c in PATHS}
     for name, mp4, npz in found:
         hidden = None
-        for c in ("today", "refiner"):
-            r = evaluate(mp4, npz, c == "refiner", hidden)
+        for c, mode in PATHS.items():
+            r = evaluate(mp4, npz, mode, hidden)
             hidden = r.pop("hidden")
             rows.append((name, c, r))
             for k in sums[c]:
                 sums[c][k].append(r[k])
-            print(f"{name:10s} {c:8s} MPJPE {r['mpjpe_mm']:.1f} PA {r['pa_mpjpe_mm']:.1f} hidden {r['hidden_mm']:.1f} "
+            print(f"{name:10s} {c:13s} MPJPE {r['mpjpe_mm']:.1f} PA {r['pa_mpjpe_mm']:.1f} hidden {r['hidden_mm']:.1f} "
                   f"({r['hidden_frames']} hand-frames) MRRPE {r['mrrpe_mm']:.1f} pen {r['penetration_mm']:.2f} mm "
                   f"2D {r['reproj_px']:.2f} px refine {100 * r['refine_share']:.1f} % {r['seconds']:.1f} s", flush=True)
     lines = ["| clip | path | MPJPE mm | PA-MPJPE mm | hidden joints mm (hand-frames) | MRRPE mm | penetration mm "
@@ -160,7 +170,8 @@ def main(names=None, write: bool = True) -> int:
         append_results("Two-hand refiner gate (bench/refiner.py): today's default path vs + refiner",
                        "Rendered clips `assets/samples/interact_*.mp4`; `today` = default engine and tracking, "
                        "single-hand fits; `refiner` = the same with the refine stage (assets/refiner/refiner.pt) "
-                       "between tracking and placement.\n\n" + table)
+                       "between tracking and placement (mode `full`: the refined keypoints where both hands are "
+                       "present); `refiner-scale` = mode `scale` (the detector's keypoints at the refined hand size).\n\n" + table)
     return 0
 
 

@@ -136,6 +136,18 @@ def test_stage_shapes_and_flags(shipped):
         both = x.flags[..., 2].sum(1) == 0  # frames 1, 3, 4, 5
         np.testing.assert_array_equal(new_t.keypoints3d[~both], old_t.keypoints3d[~both])  # one hand: untouched
         np.testing.assert_allclose(new_t.keypoints3d[both], out.keypoints3d[both, k])
+    # "scale": the detector's articulation at the refined hand size.
+    from lagc_hand.refine.stage import _size
+
+    scaled = apply_refinement(tr, out, mode="scale")
+    for k, s in enumerate(("left", "right")):
+        own = tr.tracks[s].keypoints3d[both] - tr.tracks[s].keypoints3d[both, :1]
+        got = scaled.tracks[s].keypoints3d[both]
+        ratio = _size(got) / _size(own)
+        np.testing.assert_allclose(got, own * ratio[:, None, None], rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(_size(got), _size(out.keypoints3d[both, k]), rtol=1e-4)
+    with pytest.raises(ValueError, match="refiner mode"):
+        apply_refinement(tr, out, mode="pose")
 
 
 def test_missing_weights_message(tmp_path):

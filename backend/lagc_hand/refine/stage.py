@@ -108,16 +108,36 @@ def refine_tracking(tracking, K: np.ndarray, weights=None, batch: int = 512) -> 
                         cat["confidence"].astype(np.float32), ~x.flags[..., 2])
 
 
-def apply_refinement(tracking, refined: RefinedHands):
+#: How the refined keypoints enter the tracks: ``"full"`` (the refiner's keypoints)
+#: or ``"scale"`` (the detector's articulation, scaled to the refined hand size;
+#: the refiner's size fixes the depth placement solves, not the finger pose).
+MODES = ("full", "scale")
+DEFAULT_MODE = "full"
+
+
+def _size(k: np.ndarray) -> np.ndarray:
+    """(..., 21, 3) -> (...) wrist->middle MCP + index->pinky MCP length (metres)."""
+    return np.linalg.norm(k[..., 9, :] - k[..., 0, :], axis=-1) + np.linalg.norm(k[..., 5, :] - k[..., 17, :], axis=-1)
+
+
+def apply_refinement(tracking, refined: RefinedHands, mode: str | None = None):
     """A copy of ``tracking`` whose frames with **both** hands present carry the
-    refined 3D keypoints (root-relative, which placement accepts: it solves each
-    hand's translation).  Frames with one hand keep the detector's keypoints:
-    the refiner is a two-hand model, trained with both hands in view (the
-    measured detector error model drops a hand in 0.3 % of frames)."""
+    refined 3D keypoints per ``mode`` (:data:`MODES`), root-relative, which
+    placement accepts: it solves each hand's translation.  Frames with one hand
+    keep the detector's keypoints: the refiner is a two-hand model, trained with
+    both hands in view (the measured detector error model drops a hand in 0.3 %
+    of frames).  mode None = :data:`DEFAULT_MODE`."""
+    mode = DEFAULT_MODE if mode is None else mode
+    if mode not in MODES:
+        raise ValueError(f"refiner mode must be one of {MODES}, not {mode!r}")
     both = refined.present.all(1)
     tracks = {}
     for k, s in enumerate(SIDES):
         t = tracking.tracks[s]
-        kp = np.where(both[:, None, None], refined.keypoints3d[:, k], t.keypoints3d).astype(np.float32)
+        new = refined.keypoints3d[:, k]
+        if mode == "scale":
+            own = t.keypoints3d - t.keypoints3d[:, :1]
+            new = own * (_size(new) / np.maximum(_size(own), 1e-6))[:, None, None]
+        kp = np.where(both[:, None, None], new, t.keypoints3d).astype(np.float32)
         tracks[s] = dataclasses.replace(t, keypoints3d=kp)
     return dataclasses.replace(tracking, tracks=tracks)
