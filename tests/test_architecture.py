@@ -5,7 +5,7 @@ imports one that runs after it or a front end.
 Layers, lowest first (a unit may import only units of a lower layer):
 
   errors, quiet (log filtering), the package root  <  video, handmodel  <  net  <  engines  <  tracking
-  <  placement  <  fitting  <  cleanup  <  options, progress  <  pipeline  <  api
+  <  refine  <  placement  <  fitting  <  cleanup  <  options, progress  <  pipeline  <  api
   <  synth  <  batch, server  <  commands  <  cli
 
 The stage order is the data flow (video -> engines -> tracking -> placement ->
@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "backend" / "lagc_hand"
 
 LAYERS: list[set[str]] = [
-    {"errors", "quiet", "lagc_hand"}, {"video", "handmodel"}, {"net"}, {"engines"}, {"tracking"}, {"placement"},
+    {"errors", "quiet", "lagc_hand"}, {"video", "handmodel"}, {"net"}, {"engines"}, {"tracking"}, {"refine"}, {"placement"},
     {"fitting"}, {"cleanup"}, {"options", "progress"}, {"pipeline"}, {"api"}, {"synth"}, {"batch", "server"},
     {"commands"}, {"cli"},
 ]

@@ -31,6 +31,7 @@ from lagc_hand.handmodel import HandModel, load_hand_model_params
 from lagc_hand.options import ReconstructOptions
 from lagc_hand.placement import CameraModel, Placement, place_hand, resolve_camera, undistort_keypoints
 from lagc_hand.progress import CancelCheck, Progress, ProgressCallback, ReconstructResult
+from lagc_hand.refine import apply_refinement, refine_tracking
 from lagc_hand.tracking import TrackingResult, track_hands
 from lagc_hand.tracking.sides import interaction_tracker_config
 from lagc_hand.video import FrameRange, VideoSource, open_video
@@ -45,6 +46,9 @@ INTERACTION_DEFAULT = True
 #: 1.6 -> 1.5 mm, occlude 0.9 -> 0.0 mm) for 30-50 % less end-to-end speed
 #: (bench/RESULTS.md, "ours" vs "ours+2fit").
 TWO_HAND_FIT_DEFAULT = False
+#: The two-hand graph refiner between tracking and placement (lagc_hand.refine).
+#: Off by default: see bench/RESULTS.md, "Two-hand refiner", for the numbers.
+REFINER_DEFAULT = False
 
 
 @dataclass
@@ -92,6 +96,7 @@ def run_pipeline(
     intermediates: Optional[dict] = None,
     interaction: Optional[bool] = None,
     two_hand_fit: Optional[bool] = None,
+    refiner: Optional[bool] = None,
 ) -> ReconstructResult:
     """Reconstruct both hands of ``video``; see :func:`lagc_hand.api.reconstruct`.
 
@@ -101,6 +106,8 @@ def run_pipeline(
     None = :data:`INTERACTION_DEFAULT`.
     two_hand_fit: the joint two-hand fit (needs ``interaction``); None =
     :data:`TWO_HAND_FIT_DEFAULT`.
+    refiner: the two-hand graph refiner (:mod:`lagc_hand.refine`) on the tracked
+    3D keypoints before placement; None = :data:`REFINER_DEFAULT`.
     intermediates: if a dict is given, it receives ``observations`` (the engine's
     per-frame :class:`~lagc_hand.engines.FrameObservations`, before tracking),
     ``tracking`` (:class:`~lagc_hand.tracking.TrackingResult`), ``placements``
@@ -114,7 +121,8 @@ def run_pipeline(
     src, detected = _decode_and_detect(Path(video), options, run)
     use_interaction = INTERACTION_DEFAULT if interaction is None else bool(interaction)
     tracking = _track(detected, src.info.width if use_interaction else None, run)
-    cam, placements = _place(tracking, src, options, run)
+    use_refiner = REFINER_DEFAULT if refiner is None else bool(refiner)
+    cam, placements = _place(tracking, src, options, use_refiner, run)
     if intermediates is not None:
         intermediates.update(observations=detected.observations, tracking=tracking, placements=placements,
                              intrinsics=cam.K, camera=cam)
@@ -167,7 +175,7 @@ def _track(detected: DetectResult, interaction_width: Optional[int], run: _Run) 
     return tracking
 
 
-def _place(tracking: TrackingResult, src: VideoSource, options: ReconstructOptions,
+def _place(tracking: TrackingResult, src: VideoSource, options: ReconstructOptions, refine: bool,
            run: _Run) -> tuple[CameraModel, dict[str, Placement]]:
     """The camera from the options, the detected keypoints undistorted to its pinhole
     K (in ``tracking``, so the file stores them), and each hand placed in the camera frame."""
@@ -176,13 +184,26 @@ def _place(tracking: TrackingResult, src: VideoSource, options: ReconstructOptio
     t0 = time.perf_counter()
     cam = resolve_camera(src.info.width, src.info.height, options.focal_mm, options.fov_deg, options.intrinsics,
                          options.calibration)
-    placements = {}
     for s in SIDES:
         tr = tracking.tracks[s]
         tr.keypoints2d = undistort_keypoints(tr.keypoints2d, cam, tr.present)
-        placements[s] = place_hand(tr.keypoints3d, tr.keypoints2d, tr.present, cam.K)
+    run.add("place", time.perf_counter() - t0)
+    if refine:
+        tracking = _refine(tracking, cam.K, run)
+    t0 = time.perf_counter()
+    placements = {s: place_hand(tracking.tracks[s].keypoints3d, tracking.tracks[s].keypoints2d,
+                                tracking.tracks[s].present, cam.K) for s in SIDES}
     run.add("place", time.perf_counter() - t0)
     return cam, placements
+
+
+def _refine(tracking: TrackingResult, K: np.ndarray, run: _Run) -> TrackingResult:
+    """The refine stage: refined 3D keypoints in the tracks' frames where both hands are present."""
+    t0 = time.perf_counter()
+    with _torch_threads(1):
+        tracking = apply_refinement(tracking, refine_tracking(tracking, K))
+    run.add("refine", time.perf_counter() - t0)
+    return tracking
 
 
 def _fit_and_clean(tracking: TrackingResult, placements: dict[str, Placement], K: np.ndarray,

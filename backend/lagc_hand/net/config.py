@@ -204,9 +204,9 @@ def train_config_from_dict(data: dict[str, Any]) -> TrainConfig:
     return cfg
 
 
-def load_train_config(path) -> TrainConfig:
-    """Read a ``.yaml``/``.yml``/``.json`` training config; clear errors for
-    missing files, bad syntax and unknown keys."""
+def read_config_file(path) -> dict:
+    """The mapping in a ``.yaml``/``.yml``/``.json`` config file; clear errors
+    for missing files and bad syntax."""
     import json
     from pathlib import Path
 
@@ -229,4 +229,12 @@ def load_train_config(path) -> TrainConfig:
         if type(exc).__module__.startswith("yaml"):
             raise InputError(f"cannot parse {p}: {exc}") from None
         raise
-    return train_config_from_dict(data)
+    if not isinstance(data, dict):
+        raise InputError(f"{p} does not hold a mapping of settings")
+    return data
+
+
+def load_train_config(path) -> TrainConfig:
+    """Read a ``.yaml``/``.yml``/``.json`` training config; clear errors for
+    missing files, bad syntax and unknown keys."""
+    return train_config_from_dict(read_config_file(path))
