@@ -27,7 +27,8 @@ from lagc_hand.errors import Cancelled, InputError
 from lagc_hand.fitting import FitConfig, HandFit, fit_hand, pose_keypoints
 from lagc_hand.fitting.motion import hand_track_motion, unseen_hand_motion
 from lagc_hand.fitting.two_hand import TwoHandConfig, fit_both_hands
-from lagc_hand.handmodel import HandModel, load_hand_model_params
+from lagc_hand.handmodel import HandModel
+from lagc_hand.handmodel.cache import load_hand_model  # noqa: F401  (also the benches' import)
 from lagc_hand.options import ReconstructOptions
 from lagc_hand.placement import CameraModel, Placement, place_hand, resolve_camera, undistort_keypoints
 from lagc_hand.progress import CancelCheck, Progress, ProgressCallback, ReconstructResult
@@ -65,18 +66,6 @@ class _Run:
     def check_cancel(self) -> None:
         if self.cancelled():
             raise Cancelled("reconstruction cancelled by the user")
-
-
-_MODEL_CACHE: dict[tuple[str, str, str], Any] = {}
-
-
-def load_hand_model(hand_model: str, side: str, device: str = "cpu"):
-    """The torch HandModel for ``side`` (cached: the server runs many jobs)."""
-    key = (str(hand_model), side, device)
-    if key not in _MODEL_CACHE:
-        params = load_hand_model_params(hand_model, side)
-        _MODEL_CACHE[key] = (params, HandModel(params).to(device).eval())
-    return _MODEL_CACHE[key]
 
 
 def _device(name: str) -> str:

@@ -77,7 +77,7 @@ class OnTheFlyData:
     """Chunks of synthetic pairs with visibility, re-noised for every batch."""
 
     def __init__(self, cfg: RefinerTrainConfig, rng: np.random.Generator, cache_dir: Path | None):
-        from lagc_hand.pipeline import load_hand_model
+        from lagc_hand.handmodel.cache import load_hand_model
 
         from .geometry import PairSampler, scene_pool
 
