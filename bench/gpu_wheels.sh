@@ -7,4 +7,4 @@ grep -qx '/.whl/' .git/info/exclude 2>/dev/null || grep -qx '/.whl/' .gitignore 
 python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
   --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
   -d .whl fastapi==0.165.0 starlette==1.10.0 pydantic==2.14.4 pydantic_core==2.50.5 annotated-types==0.8.0 \
-  typing-inspection==0.4.5 uvicorn==0.55.0 python-multipart==0.0.34
+  typing-inspection==0.4.5 uvicorn==0.55.0 python-multipart==0.0.34 opentelemetry-api==1.45.2
