@@ -88,7 +88,10 @@ def bind_socket(host: str, port: int):
     try:
         return socket.create_server((host, port), family=family, backlog=2048)
     except OSError as exc:
-        raise InputError(f"cannot listen on {host}:{port}: {exc.strerror or exc}; another program (perhaps another "
+        import os
+
+        why = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise InputError(f"cannot listen on {host}:{port}: {why}; another program (perhaps another "
                          f"lagc-hand server) uses that port - stop it or choose another with --port") from None
 
 

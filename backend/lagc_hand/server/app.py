@@ -92,13 +92,12 @@ def create_app(config: ServerConfig) -> FastAPI:
     app.state.config, app.state.manager, app.state.store = config, manager, store
     app.state.state_lock = state_lock
     app.add_middleware(GuardMiddleware, config=config)
-    install_handlers(app)
 
     auth = token_dependency(token)
     svc = JobService(config, store, manager)
-    app.include_router(health.router(app, auth))
-    app.include_router(uploads.router(svc, auth))
-    app.include_router(jobs.router(svc, auth))
-    app.include_router(results.router(svc, auth))
-    app.include_router(infer.router(svc, auth))
+    routers = [health.router(app, auth), uploads.router(svc, auth), jobs.router(svc, auth),
+               results.router(svc, auth), infer.router(svc, auth)]
+    for r in routers:
+        app.include_router(r)
+    install_handlers(app, routers)
     return app

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any, Optional
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
@@ -32,8 +32,10 @@ def err(*statuses: int) -> dict[int, dict[str, Any]]:
     return {s: {"model": ErrorResponse} for s in (401, 403, *statuses)}
 
 
-def install_handlers(app: FastAPI) -> None:
-    """Give every error raised inside ``app`` the common JSON shape."""
+def install_handlers(app: FastAPI, routers: list[APIRouter]) -> None:
+    """Give every error raised inside ``app`` the common JSON shape.  ``routers``
+    are those included in ``app`` (without prefixes): 405 answers list the
+    methods of their routes."""
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError):
@@ -48,15 +50,15 @@ def install_handlers(app: FastAPI) -> None:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "invalid_request")
         headers = dict(getattr(exc, "headers", None) or {})
         if exc.status_code == 405:
-            headers["Allow"] = ", ".join(_allowed_methods(app, request))
+            headers["Allow"] = ", ".join(_allowed_methods(routers, request))
         return error_response(exc.status_code, code, str(exc.detail), headers or None)
 
 
-def _allowed_methods(app: FastAPI, request: Request) -> list[str]:
+def _allowed_methods(routers: list[APIRouter], request: Request) -> list[str]:
     """Every method of the request's path.  Starlette names only those of the
     first route with this path; FastAPI makes one route per method, so collect
     them all.  A literal path (/jobs/from-path) wins over a template (/jobs/{job_id})."""
-    routes = [r for r in app.router.routes if r.matches(request.scope)[0] == Match.PARTIAL]
+    routes = [r for rt in routers for r in rt.routes if r.matches(request.scope)[0] == Match.PARTIAL]
     literal = [r for r in routes if "{" not in getattr(r, "path", "{")]
     return sorted({m for r in (literal or routes) for m in (getattr(r, "methods", None) or ())})
 
