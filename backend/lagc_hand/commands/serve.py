@@ -112,7 +112,10 @@ def run(args: argparse.Namespace) -> int:
               f"token file: {config.token_file}  state: {config.state_dir}", file=sys.stderr, flush=True)
         server = uvicorn.Server(uvicorn.Config(app, log_level=args.log_level, access_log=args.log_level == "debug",
                                                timeout_graceful_shutdown=15))
-        server.run(sockets=[sock])
+        try:
+            server.run(sockets=[sock])
+        except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C after its graceful shutdown (as uvicorn.run does)
+            pass
     finally:
         sock.close()
     return 0 if server.started else 3  # 3: start-up failed (uvicorn's own code for it)
