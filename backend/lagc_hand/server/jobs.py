@@ -243,43 +243,10 @@ class JobManager:
             if persist:
                 self.store.update(job_id, **snapshot)
 
-        t0 = time.monotonic()
         alive = True
         final: dict
         try:
-            conn.send(("run", job_id, rec.source_path, rec.options, str(self.result_path(job_id))))
-            cancel_sent = False
-            while True:
-                if ev.is_set() and not cancel_sent:
-                    conn.send(("cancel",))
-                    cancel_sent = True
-                if not conn.poll(POLL_S):
-                    if not proc.is_alive():
-                        raise EOFError
-                    continue
-                msg = conn.recv()
-                kind = msg[0]
-                if kind == "progress":
-                    on_progress(*msg[1:])
-                elif kind == "ready":
-                    continue
-                elif kind == "done":
-                    summary = msg[1]
-                    summary.setdefault("frames", msg[2])
-                    summary.setdefault("seconds", round(time.monotonic() - t0, 3))
-                    final = dict(state="done", stage="done", summary=summary, error_code=None, error_message=None)
-                    break
-                elif kind == "cancelled":
-                    if self._stopping.is_set() and job_id not in self._deleted:
-                        final = dict(state="interrupted", error_code="interrupted", error_message=INTERRUPTED_MESSAGE)
-                    else:
-                        final = dict(state="cancelled", error_code=None, error_message=None)
-                    break
-                elif kind == "error":
-                    if len(msg) > 3:
-                        log.error("job %s failed with an unexpected error:\n%s", job_id, msg[3])
-                    final = dict(state="failed", error_code=msg[1], error_message=msg[2])
-                    break
+            final = self._drive(job_id, rec, proc, conn, ev, on_progress)
         except (EOFError, OSError):
             alive = False
             proc.join(1)
@@ -304,6 +271,40 @@ class JobManager:
                 self._drop_upload(job_id)
         log.info("job %s: %s", job_id, final["state"])
         return alive
+
+
+    def _drive(self, job_id: str, rec: JobRecord, proc, conn, ev: threading.Event, on_progress) -> dict:
+        """Send the job to the worker process and relay its messages until it
+        ends; returns the final store fields.  EOFError when the process dies."""
+        t0 = time.monotonic()
+        conn.send(("run", job_id, rec.source_path, rec.options, str(self.result_path(job_id))))
+        cancel_sent = False
+        while True:
+            if ev.is_set() and not cancel_sent:
+                conn.send(("cancel",))
+                cancel_sent = True
+            if not conn.poll(POLL_S):
+                if not proc.is_alive():
+                    raise EOFError
+                continue
+            msg = conn.recv()
+            kind = msg[0]
+            if kind == "progress":
+                on_progress(*msg[1:])
+            elif kind == "done":
+                summary = msg[1]
+                summary.setdefault("frames", msg[2])
+                summary.setdefault("seconds", round(time.monotonic() - t0, 3))
+                return dict(state="done", stage="done", summary=summary, error_code=None, error_message=None)
+            elif kind == "cancelled":
+                if self._stopping.is_set() and job_id not in self._deleted:
+                    return dict(state="interrupted", error_code="interrupted", error_message=INTERRUPTED_MESSAGE)
+                return dict(state="cancelled", error_code=None, error_message=None)
+            elif kind == "error":
+                if len(msg) > 3:
+                    log.error("job %s failed with an unexpected error:\n%s", job_id, msg[3])
+                return dict(state="failed", error_code=msg[1], error_message=msg[2])
+            # "ready" and anything else: keep waiting
 
 
 def _remove(path: Path) -> None:
