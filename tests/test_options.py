@@ -122,8 +122,14 @@ def test_addon_properties_are_built_from_the_declaration():
     p = subprocess.run([sys.executable, "-c", _ADDON_CHECK], capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr
     out = json.loads(p.stdout.split("RESULT", 1)[1])
+    # The panel's frame range is in scene frames (1-based, last included; props.api_frame_range):
+    # video frame i (the API's 0-based frame_start) is scene frame i + 1; an exclusive end e is
+    # the inclusive last scene frame e.
+    scene_frames = {"frame_start": (SPECS["frame_start"].minimum + 1, SPECS["frame_start"].maximum + 1),
+                    "frame_end": (SPECS["frame_end"].minimum, SPECS["frame_end"].maximum)}
     for name, (lo, hi) in out["bounds"].items():
-        assert (lo, hi) == pytest.approx((SPECS[name].minimum, SPECS[name].maximum)), name
+        want = scene_frames.get(name, (SPECS[name].minimum, SPECS[name].maximum))
+        assert (lo, hi) == pytest.approx(want), name
     assert out["engines"] == list(ENGINE_NAMES) and out["intrinsics_len"] == 4
     assert not {"focal_mm", "fov_deg", "intrinsics", "calibration"} & set(out["guess"])
     assert out["intrinsics"]["intrinsics"] == [900.0, 905.0, 100.0, 50.0]

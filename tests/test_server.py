@@ -314,7 +314,7 @@ def test_cancel_running_job(client, media):
     job = wait_for(client, jid, ("cancelled", "done", "failed"), timeout=120)
     assert job["state"] == "cancelled", job
     assert job["frames_done"] < job["frames_total"] or job["frames_total"] == 0
-    _error(client.get(f"{API}/jobs/{jid}/result"), 409, "not_ready")
+    assert "cancelled" in _error(client.get(f"{API}/jobs/{jid}/result"), 409, "job_cancelled")
     # Cancel is idempotent on a finished job.
     assert client.post(f"{API}/jobs/{jid}/cancel").json()["state"] == "cancelled"
     # A cancelled job can be run again, from the same source and options.
@@ -327,8 +327,10 @@ def test_cancel_queued_job_and_delete_removes_files(server, client, media):
     first = client.post(f"{API}/jobs/from-path", json={"path": str(media["long"])}).json()
     second = _upload(client, media["short"]).json()  # waits behind the first (one worker)
     assert client.get(f"{API}/jobs/{second['id']}").json()["state"] == "queued"
-    assert client.post(f"{API}/jobs/{second['id']}/cancel").json()["state"] == "cancelled"
     assert (server.state_dir / "uploads" / second["id"]).is_dir()
+    assert client.post(f"{API}/jobs/{second['id']}/cancel").json()["state"] == "cancelled"
+    # The job ended: its upload goes at once (the server runs without --keep-uploads).
+    assert not (server.state_dir / "uploads" / second["id"]).exists()
     assert client.delete(f"{API}/jobs/{second['id']}").status_code == 204
     assert not (server.state_dir / "uploads" / second["id"]).exists()
     _error(client.get(f"{API}/jobs/{second['id']}"), 404, "not_found")
@@ -418,3 +420,96 @@ def test_second_server_on_same_state_dir_refused(server):
     with server.client() as c:
         assert c.get(f"{API}/jobs").status_code == 200  # the first server's jobs were not 'interrupted'
         assert not any(j["state"] == "interrupted" for j in c.get(f"{API}/jobs").json()["jobs"])
+
+
+# --------------------------------------------------------------------------- issue 16: checks before queueing, privacy, clear answers
+
+
+def _cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def test_unrunnable_options_refused_before_queueing(server, client, media):
+    """Options this installation cannot run are one 422 at submit, not a job that
+    fails minutes later (CUDA on a CPU-only build; the lagc engine without a checkpoint)."""
+    before = [j["id"] for j in client.get(f"{API}/jobs").json()["jobs"]]
+    uploads_before = set(os.listdir(server.state_dir / "uploads"))
+    # Without the lagc module in this build the message says so instead of asking for a checkpoint.
+    why = "checkpoint" if "lagc" in client.get(f"{API}/health").json()["engines"] else "not part of"
+    msg = _error(client.post(f"{API}/jobs/from-path", json={"path": str(media["short"]),
+                                                             "options": {"engine": "lagc"}}), 422, "engine_unavailable")
+    assert why in msg
+    msg = _error(_upload(client, media["short"], {"engine": "lagc"}), 422, "engine_unavailable")
+    assert why in msg
+    missing = media["allowed"] / "no_such_checkpoint.pt"
+    msg = _error(client.post(f"{API}/jobs/from-path", json={"path": str(media["short"]), "options": {
+        "engine": "lagc", "checkpoint": str(missing)}}), 422, "engine_unavailable")
+    assert ("not a file" if why == "checkpoint" else why) in msg
+    if not _cuda_available():
+        msg = _error(client.post(f"{API}/jobs/from-path", json={"path": str(media["short"]),
+                                                                 "options": {"device": "cuda"}}), 422, "device_unavailable")
+        assert "cuda" in msg.lower()
+        _error(_upload(client, media["short"], {"device": "cuda"}), 422, "device_unavailable")
+    assert [j["id"] for j in client.get(f"{API}/jobs").json()["jobs"]] == before  # nothing was queued
+    assert set(os.listdir(server.state_dir / "uploads")) == uploads_before
+
+
+def test_state_is_private_and_uploads_go_when_jobs_end(server, client, media):
+    mode = lambda p: p.stat().st_mode & 0o777  # noqa: E731
+    assert mode(server.state_dir) == 0o700
+    assert mode(server.state_dir / "uploads") == 0o700 and mode(server.state_dir / "results") == 0o700
+    assert mode(server.state_dir / "jobs.sqlite3") == 0o600
+    for extra in ("jobs.sqlite3-wal", "jobs.sqlite3-shm"):
+        if (server.state_dir / extra).exists():
+            assert mode(server.state_dir / extra) == 0o600, extra
+    blocker = client.post(f"{API}/jobs/from-path", json={"path": str(media["long"])}).json()
+    queued = _upload(client, media["short"], {"stride": 5}).json()  # waits behind the blocker (one worker)
+    folder = server.state_dir / "uploads" / queued["id"]
+    assert mode(folder) == 0o700
+    files = list(folder.iterdir())
+    assert len(files) == 1 and mode(files[0]) == 0o600
+    client.post(f"{API}/jobs/{blocker['id']}/cancel")
+    done = wait_for(client, queued["id"], ("done", "failed"))
+    assert done["state"] == "done", done
+    assert mode(server.state_dir / "results" / f"{done['id']}.npz") == 0o600
+    assert not folder.exists()  # the job ended: the video is not kept
+    # Resubmitting needs the video, and says so clearly.
+    msg = _error(client.post(f"{API}/jobs/{done['id']}/resubmit"), 404, "not_found")
+    assert "--keep-uploads" in msg
+
+
+def test_result_of_failed_job_says_it_failed(client, media):
+    no_model = media["allowed"] / "no_mano_here"
+    no_model.mkdir(exist_ok=True)
+    r = client.post(f"{API}/jobs/from-path", json={"path": str(media["short"]),
+                                                   "options": {"stride": 5, "hand_model": str(no_model)}})
+    assert r.status_code == 201, r.text
+    job = wait_for(client, r.json()["id"], ("done", "failed"))
+    assert job["state"] == "failed", job
+    msg = _error(client.get(f"{API}/jobs/{job['id']}/result"), 409, "job_failed")
+    assert "failed" in msg and job["error"]["message"] in msg and "once it is done" not in msg
+
+
+def test_malformed_json_body_says_so(client):
+    msg = _error(client.post(f"{API}/jobs/from-path", content=b'{"path": ', headers={"Content-Type": "application/json"}),
+                 422, "invalid_request")
+    assert "not valid JSON" in msg and "JSON decode error" not in msg
+
+
+def test_busy_port_fails_before_ready(server, tmp_path):
+    """A second server on a port in use exits non-zero with a clear message and
+    never claims to be ready."""
+    import subprocess
+    import sys
+
+    env = dict(os.environ, LAGC_HAND_TOKEN_FILE=str(tmp_path / "token"))
+    r = subprocess.run([sys.executable, "-m", "lagc_hand.cli", "serve", "--port", str(server.port),
+                        "--state-dir", str(tmp_path / "state")], env=env, capture_output=True, text=True, timeout=120)
+    out = r.stdout + r.stderr
+    assert r.returncode != 0, out
+    assert f"cannot listen on 127.0.0.1:{server.port}" in out and "--port" in out
+    assert "Address already in use" in out
+    assert "server ready" not in out  # the port is checked before anything claims to be ready
+    assert server.alive()

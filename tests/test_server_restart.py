@@ -61,7 +61,7 @@ def test_kill9_mid_job_then_restart(tmp_path):
                 assert job["state"] == "interrupted", job
                 assert job["error"]["code"] == "interrupted" and "resubmit" in job["error"]["message"]
                 r = c.get(f"{API}/jobs/{jid}/result")
-                assert r.status_code == 409 and r.json()["error"]["code"] == "not_ready"
+                assert r.status_code == 409 and r.json()["error"]["code"] == "job_interrupted"
             # No partial result files survive a crash.
             names = sorted(p.name for p in (srv.state_dir / "results").iterdir())
             assert names == [f"{done['id']}.npz"]
@@ -187,3 +187,23 @@ def test_worker_process_crash_fails_job_not_server(tmp_path):
             assert handmotion.loads(c.get(f"{API}/jobs/{job['id']}/result").content).num_frames == 9
     finally:
         srv.stop()
+
+
+def test_keep_uploads_keeps_videos_and_resubmit_after_done(tmp_path):
+    video = write_video(tmp_path / "clip.mp4", 10)
+    srv = ServerProcess(tmp_path / "srv", "--keep-uploads")
+    srv.start()
+    try:
+        with srv.client() as c:
+            job = c.post(f"{API}/jobs", files={"file": ("clip.mp4", video.read_bytes(), "video/mp4")},
+                         data={"options": json.dumps({"stride": 5})}).json()
+            job = wait_for(c, job["id"], ("done", "failed"))
+            assert job["state"] == "done", job
+            assert len(list((srv.state_dir / "uploads" / job["id"]).iterdir())) == 1  # kept
+            r = c.post(f"{API}/jobs/{job['id']}/resubmit")
+            assert r.status_code == 201, r.text
+            again = wait_for(c, r.json()["id"], ("done", "failed"))
+            assert again["state"] == "done" and again["resubmit_of"] == job["id"]
+            assert (srv.state_dir / "uploads" / job["id"]).is_dir()
+    finally:
+        assert srv.stop() == 0

@@ -33,6 +33,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=1, help="jobs run at the same time (default 1: the CPU/GPU is the bottleneck)")
     p.add_argument("--allow-remote", action="store_true",
                    help="allow --host to be a non-loopback address (exposes the server to the network)")
+    p.add_argument("--keep-uploads", action="store_true",
+                   help="keep uploaded videos after their job ends (default: removed when it is done, failed or cancelled)")
     p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
 
 
@@ -60,6 +62,12 @@ def build_config(args: argparse.Namespace):
     for d in args.allow_dir:
         if not os.path.isdir(d):
             raise InputError(f"--allow-dir {d}: not a folder")
+    if args.device == "cuda":
+        from lagc_hand.server.service import cuda_available
+
+        if not cuda_available():
+            raise InputError("--device cuda: this torch has no usable CUDA device (CPU-only build or no GPU); "
+                             "use --device cpu or auto")
     return ServerConfig(
         host=args.host, port=args.port, device=args.device,
         state_dir=Path(args.state_dir) if args.state_dir else paths.state_dir(),
@@ -67,8 +75,24 @@ def build_config(args: argparse.Namespace):
         allow_dirs=[Path(d) for d in args.allow_dir],
         max_upload_bytes=int(args.max_upload_mb * 1024 * 1024),
         max_frames=args.max_frames, max_width=max_w, max_height=max_h,
-        workers=args.workers, allow_remote=args.allow_remote,
+        workers=args.workers, allow_remote=args.allow_remote, keep_uploads=args.keep_uploads,
     )
+
+
+def bind_socket(host: str, port: int):
+    """Bind the listening socket before anything says "ready", so a busy port
+    fails at once with a clear message (InputError, non-zero exit)."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        return socket.create_server((host, port), family=family, backlog=2048)
+    except OSError as exc:
+        import os
+
+        why = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise InputError(f"cannot listen on {host}:{port}: {why}; another program (perhaps another "
+                         f"lagc-hand server) uses that port - stop it or choose another with --port") from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -81,9 +105,17 @@ def run(args: argparse.Namespace) -> int:
     if not config.is_loopback:
         print(f"WARNING: listening on {config.host}: other machines can reach this server. Anyone who has the "
               "token can run jobs and read files under --allow-dir. The traffic is not encrypted.", file=sys.stderr)
-    app = create_app(config)
-    print(f"lagc-hand serve: http://{'[' + config.host + ']' if ':' in config.host else config.host}:{config.port}  "
-          f"token file: {config.token_file}  state: {config.state_dir}", file=sys.stderr, flush=True)
-    uvicorn.run(app, host=config.host, port=config.port, log_level=args.log_level,
-                access_log=args.log_level == "debug", timeout_graceful_shutdown=15)
-    return 0
+    sock = bind_socket(config.host, config.port)
+    try:
+        app = create_app(config)
+        print(f"lagc-hand serve: http://{'[' + config.host + ']' if ':' in config.host else config.host}:{config.port}  "
+              f"token file: {config.token_file}  state: {config.state_dir}", file=sys.stderr, flush=True)
+        server = uvicorn.Server(uvicorn.Config(app, log_level=args.log_level, access_log=args.log_level == "debug",
+                                               timeout_graceful_shutdown=15))
+        try:
+            server.run(sockets=[sock])
+        except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C after its graceful shutdown (as uvicorn.run does)
+            pass
+    finally:
+        sock.close()
+    return 0 if server.started else 3  # 3: start-up failed (uvicorn's own code for it)

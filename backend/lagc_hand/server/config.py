@@ -24,6 +24,8 @@ class ServerConfig:
     allow_remote:       listening on a non-loopback address was asked for explicitly.
     max_infer_frames:   most images in one ``POST /api/v1/infer/frames``.
     max_infer_bytes:    largest total body of one ``POST /api/v1/infer/frames``.
+    keep_uploads:       keep uploaded videos after their job ends (default: removed
+                        when it is done, failed or cancelled; kept while interrupted).
     """
 
     host: str = "127.0.0.1"
@@ -40,6 +42,7 @@ class ServerConfig:
     allow_remote: bool = False
     max_infer_frames: int = 16
     max_infer_bytes: int = 32 * 1024 * 1024
+    keep_uploads: bool = False
 
     def __post_init__(self) -> None:
         self.state_dir = Path(self.state_dir)

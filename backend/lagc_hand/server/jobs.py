@@ -33,6 +33,10 @@ INTERRUPTED_MESSAGE = (
     "resubmit it (POST /api/v1/jobs/{id}/resubmit)"
 )
 
+#: Job states after which an upload is removed (unless --keep-uploads); an
+#: interrupted job keeps its upload so that it can be resubmitted.
+UPLOAD_DROP_STATES = ("done", "failed", "cancelled")
+
 #: CPU priority offset of worker processes (the HTTP server stays responsive).
 WORKER_NICE = 10
 #: How often a worker thread checks for cancel requests and a dead child, seconds.
@@ -69,8 +73,9 @@ class JobManager:
 
     def start(self) -> None:
         """Recover from the previous run, then start the workers."""
-        self.config.results_dir.mkdir(parents=True, exist_ok=True)
-        self.config.uploads_dir.mkdir(parents=True, exist_ok=True)
+        for d in (self.config.results_dir, self.config.uploads_dir):
+            d.mkdir(mode=0o700, parents=True, exist_ok=True)
+            os.chmod(d, 0o700)
         interrupted = self.store.mark_interrupted(INTERRUPTED_MESSAGE)
         if interrupted:
             log.warning("%d job(s) were unfinished when the server last stopped; marked interrupted", len(interrupted))
@@ -102,6 +107,9 @@ class JobManager:
         for p in self.config.uploads_dir.iterdir():
             if p.name not in ids:
                 _remove(p)
+        for job_id in self.store.ids_in_state(*UPLOAD_DROP_STATES):
+            # a job that ended while the previous server was stopping
+            self._drop_upload(job_id)
         for job_id in self.store.ids_in_state("done"):
             if not self.result_path(job_id).is_file():
                 self.store.update(job_id, state="failed", error_code="result_missing",
@@ -114,6 +122,16 @@ class JobManager:
 
     def upload_dir(self, job_id: str) -> Path:
         return self.config.uploads_dir / job_id
+
+    def remove_upload(self, job_id: str) -> None:
+        """Remove the uploaded video of ``job_id`` (if any)."""
+        _remove(self.upload_dir(job_id))
+
+    def _drop_upload(self, job_id: str) -> None:
+        """Remove an ended job's upload unless the server keeps uploads: the
+        video is the user's, and the result no longer needs it."""
+        if not self.config.keep_uploads:
+            self.remove_upload(job_id)
 
     # ------------------------------------------------------------------ requests
 
@@ -137,6 +155,7 @@ class JobManager:
                 return False
             if rec.state == "queued":
                 self.store.update(job_id, state="cancelled", stage="queued")
+                self._drop_upload(job_id)
             ev = self._cancel.get(job_id)
             if ev is not None and rec.state in ("queued", "running"):
                 ev.set()
@@ -224,43 +243,10 @@ class JobManager:
             if persist:
                 self.store.update(job_id, **snapshot)
 
-        t0 = time.monotonic()
         alive = True
         final: dict
         try:
-            conn.send(("run", job_id, rec.source_path, rec.options, str(self.result_path(job_id))))
-            cancel_sent = False
-            while True:
-                if ev.is_set() and not cancel_sent:
-                    conn.send(("cancel",))
-                    cancel_sent = True
-                if not conn.poll(POLL_S):
-                    if not proc.is_alive():
-                        raise EOFError
-                    continue
-                msg = conn.recv()
-                kind = msg[0]
-                if kind == "progress":
-                    on_progress(*msg[1:])
-                elif kind == "ready":
-                    continue
-                elif kind == "done":
-                    summary = msg[1]
-                    summary.setdefault("frames", msg[2])
-                    summary.setdefault("seconds", round(time.monotonic() - t0, 3))
-                    final = dict(state="done", stage="done", summary=summary, error_code=None, error_message=None)
-                    break
-                elif kind == "cancelled":
-                    if self._stopping.is_set() and job_id not in self._deleted:
-                        final = dict(state="interrupted", error_code="interrupted", error_message=INTERRUPTED_MESSAGE)
-                    else:
-                        final = dict(state="cancelled", error_code=None, error_message=None)
-                    break
-                elif kind == "error":
-                    if len(msg) > 3:
-                        log.error("job %s failed with an unexpected error:\n%s", job_id, msg[3])
-                    final = dict(state="failed", error_code=msg[1], error_message=msg[2])
-                    break
+            final = self._drive(job_id, rec, proc, conn, ev, on_progress)
         except (EOFError, OSError):
             alive = False
             proc.join(1)
@@ -281,8 +267,44 @@ class JobManager:
                 return alive
             self.store.update(job_id, frames_done=live.frames_done, frames_total=live.frames_total,
                               fps=live.fps, **final)
+            if final["state"] in UPLOAD_DROP_STATES:
+                self._drop_upload(job_id)
         log.info("job %s: %s", job_id, final["state"])
         return alive
+
+
+    def _drive(self, job_id: str, rec: JobRecord, proc, conn, ev: threading.Event, on_progress) -> dict:
+        """Send the job to the worker process and relay its messages until it
+        ends; returns the final store fields.  EOFError when the process dies."""
+        t0 = time.monotonic()
+        conn.send(("run", job_id, rec.source_path, rec.options, str(self.result_path(job_id))))
+        cancel_sent = False
+        while True:
+            if ev.is_set() and not cancel_sent:
+                conn.send(("cancel",))
+                cancel_sent = True
+            if not conn.poll(POLL_S):
+                if not proc.is_alive():
+                    raise EOFError
+                continue
+            msg = conn.recv()
+            kind = msg[0]
+            if kind == "progress":
+                on_progress(*msg[1:])
+            elif kind == "done":
+                summary = msg[1]
+                summary.setdefault("frames", msg[2])
+                summary.setdefault("seconds", round(time.monotonic() - t0, 3))
+                return dict(state="done", stage="done", summary=summary, error_code=None, error_message=None)
+            elif kind == "cancelled":
+                if self._stopping.is_set() and job_id not in self._deleted:
+                    return dict(state="interrupted", error_code="interrupted", error_message=INTERRUPTED_MESSAGE)
+                return dict(state="cancelled", error_code=None, error_message=None)
+            elif kind == "error":
+                if len(msg) > 3:
+                    log.error("job %s failed with an unexpected error:\n%s", job_id, msg[3])
+                return dict(state="failed", error_code=msg[1], error_message=msg[2])
+            # "ready" and anything else: keep waiting
 
 
 def _remove(path: Path) -> None:

@@ -8,6 +8,7 @@ keeps the transaction story simple.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 from dataclasses import dataclass
@@ -42,6 +43,17 @@ CREATE INDEX IF NOT EXISTS jobs_seq ON jobs(seq);
 
 ACTIVE_STATES = ("queued", "running")
 FINAL_STATES = ("done", "failed", "cancelled", "interrupted")
+
+
+def _create_private(path: Path) -> None:
+    """Create the database file user-only (0600) before SQLite opens it; SQLite
+    gives its -wal and -shm files the database file's mode."""
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    os.close(fd)
+    if os.name == "posix":
+        for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+            if p.exists():
+                os.chmod(p, 0o600)
 
 
 def now_iso() -> str:
@@ -93,6 +105,7 @@ class JobStore:
         self._lock = threading.Lock()
         # isolation_level=None: autocommit; each statement is its own transaction,
         # and multi-statement changes use explicit BEGIN/COMMIT.
+        _create_private(self.path)
         self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=30)
         self._db.execute("PRAGMA journal_mode=WAL")
         # NORMAL is durable across application crashes (WAL); only an OS crash

@@ -139,14 +139,9 @@ def _slots(a: tuple[int, ...]) -> tuple[int, int]:
     return left, right
 
 
-def track_hands(
-    frames: Sequence[FrameObservations],
-    config: TrackerConfig | None = None,
-) -> TrackingResult:
-    """Assign the engine's detections to stable left/right tracks."""
-    cfg = config or TrackerConfig()
-    T = len(frames)
-    eps = 1e-3
+def _frame_detections(frames: Sequence[FrameObservations], cfg: TrackerConfig) -> tuple[list[list[HandObservation]], int]:
+    """Per frame: detections above ``min_score``, duplicates merged, at most two
+    (highest score first).  Returns (detections per frame, number discarded)."""
     dets: list[list[HandObservation]] = []
     dropped = 0
     for fo in frames:
@@ -156,8 +151,12 @@ def track_hands(
             kept = kept[:2]  # two hands at most; the rest are phantoms
         dropped += len(raw) - len(kept)
         dets.append(kept)
+    return dets, dropped
 
-    # Unary costs per detection: cost of calling it left / right.
+
+def _unary_costs(dets: list[list[HandObservation]], cfg: TrackerConfig) -> list[np.ndarray]:
+    """Per frame an (N_t, 2) array: cost of calling each detection left / right."""
+    eps = 1e-3
     unary: list[np.ndarray] = []
     for hs in dets:
         u = np.zeros((len(hs), 2))
@@ -171,8 +170,28 @@ def track_hands(
             u[i, 0] = -cfg.w_handedness * np.log(1 - p) - cfg.w_chirality * np.log(1 - pc)
             u[i, 1] = -cfg.w_handedness * np.log(p) - cfg.w_chirality * np.log(pc)
         unary.append(u)
+    return unary
 
-    states = [_assignments(len(hs)) for hs in dets]
+
+def _motion_costs(dets: list[list[HandObservation]], cfg: TrackerConfig) -> list[np.ndarray]:
+    """Entry t is (N_{t-1}, N_t): cost of detection i at t-1 and j at t being the
+    same hand (entry 0 is empty).  Computed once per frame pair: the Viterbi
+    looks each up for many state pairs."""
+    T = len(dets)
+    kps = [np.array([h.keypoints2d for h in hs], np.float64).reshape(len(hs), 21, 2) for hs in dets]
+    sizes = [np.array([hand_size(k) for k in kp]) for kp in kps]
+    motion_costs: list[np.ndarray] = [np.zeros((0, len(dets[0])))] if T else []
+    for t in range(1, T):
+        d = np.linalg.norm(kps[t - 1][:, None] - kps[t][None], axis=-1).mean(-1)
+        d = d / (0.5 * (sizes[t - 1][:, None] + sizes[t][None]))
+        motion_costs.append(np.minimum(cfg.w_motion * d * d, cfg.motion_cap))
+    return motion_costs
+
+
+def _viterbi(dets: list[list[HandObservation]], states: list[list[tuple[int, ...]]], unary: list[np.ndarray],
+             motion_costs: list[np.ndarray], cfg: TrackerConfig) -> list[int]:
+    """The lowest-cost path: per frame the index into ``states[t]``."""
+    T = len(dets)
 
     def state_cost(t: int, a: tuple[int, ...]) -> float:
         c = 0.0
@@ -182,20 +201,6 @@ def track_hands(
             else:
                 c += unary[t][i, s]
         return c
-
-    # Motion costs between every detection of frame t-1 and every one of frame t, computed once
-    # per frame pair (the Viterbi looks each up for many state pairs).
-    kps = [np.array([h.keypoints2d for h in hs], np.float64).reshape(len(hs), 21, 2) for hs in dets]
-    sizes = [np.array([hand_size(k) for k in kp]) for kp in kps]
-    motion_costs: list[np.ndarray] = [np.zeros((0, len(dets[0])))] if T else []
-    for t in range(1, T):
-        d = np.linalg.norm(kps[t - 1][:, None] - kps[t][None], axis=-1).mean(-1)
-        d = d / (0.5 * (sizes[t - 1][:, None] + sizes[t][None]))
-        motion_costs.append(np.minimum(cfg.w_motion * d * d, cfg.motion_cap))
-
-    def motion(t: int, i: int, j: int) -> float:
-        """Cost of detection i at t-1 and j at t being the same hand."""
-        return float(motion_costs[t][i, j])
 
     slot_of = [[_slots(a) for a in st] for st in states]
 
@@ -208,7 +213,6 @@ def track_hands(
                 c += cfg.w_presence_change
         return c
 
-    # Viterbi.
     cost = [np.array([state_cost(0, a) for a in states[0]])] if T else []
     back: list[np.ndarray] = [np.zeros(len(states[0]), int)] if T else []
     for t in range(1, T):
@@ -225,13 +229,20 @@ def track_hands(
         path[-1] = int(np.argmin(cost[-1]))
         for t in range(T - 1, 0, -1):
             path[t - 1] = int(back[t][path[t]])
+    return path
 
+
+def _fill_tracks(dets: list[list[HandObservation]], chosen: list[tuple[int, ...]],
+                 motion_costs: list[np.ndarray]) -> tuple[dict[str, HandTrack], int, int, int]:
+    """Tracks from the chosen assignment per frame.  Returns (tracks, identity
+    switches, label flips fixed, detections dropped as phantoms)."""
+    T = len(dets)
     tracks = {s: HandTrack(s, np.zeros(T, bool), np.zeros((T, 21, 2), np.float32), np.zeros((T, 21, 3), np.float32),
                            np.zeros(T, np.float32), np.full(T, 0.5, np.float32)) for s in SIDES}
-    switches = flips = 0
+    switches = flips = dropped = 0
     prev_slots = (-1, -1)
     for t in range(T):
-        a = states[t][path[t]]
+        a = chosen[t]
         slots = _slots(a)
         for side_i, det_i in enumerate(slots):
             if det_i < 0:
@@ -248,24 +259,46 @@ def track_hands(
                 flips += 1
         dropped += sum(1 for s in a if s == 2)
         if t and all(s >= 0 for s in prev_slots) and all(s >= 0 for s in slots):
-            keep = motion(t, prev_slots[0], slots[0]) + motion(t, prev_slots[1], slots[1])
-            swap = motion(t, prev_slots[0], slots[1]) + motion(t, prev_slots[1], slots[0])
+            m = motion_costs[t]
+            keep = float(m[prev_slots[0], slots[0]]) + float(m[prev_slots[1], slots[1]])
+            swap = float(m[prev_slots[0], slots[1]]) + float(m[prev_slots[1], slots[0]])
             if swap < keep:
                 switches += 1
         prev_slots = slots
+    return tracks, switches, flips, dropped
+
+
+def _fill_occlusions(tracks: dict[str, HandTrack], frames: Sequence[FrameObservations], cfg: TrackerConfig) -> int:
+    """Blend followed frames and bridge hidden ones (:mod:`.occlusion`); returns frames bridged."""
+    if cfg.occlusion is None or len(frames) <= 1:
+        return 0
+    times = np.array([fo.time for fo in frames], np.float64)
+    dt = float(np.median(np.diff(times)))
+    if dt <= 0:
+        return 0
+    blend_followed(tracks, 1.0 / dt, cfg.occlusion)
+    return bridge_occlusions(tracks, 1.0 / dt, cfg.occlusion)
+
+
+def track_hands(
+    frames: Sequence[FrameObservations],
+    config: TrackerConfig | None = None,
+) -> TrackingResult:
+    """Assign the engine's detections to stable left/right tracks."""
+    cfg = config or TrackerConfig()
+    dets, dropped = _frame_detections(frames, cfg)
+    states = [_assignments(len(hs)) for hs in dets]
+    motion_costs = _motion_costs(dets, cfg)
+    path = _viterbi(dets, states, _unary_costs(dets, cfg), motion_costs, cfg)
+    tracks, switches, flips, phantoms = _fill_tracks(dets, [states[t][k] for t, k in enumerate(path)], motion_costs)
+    bridged = _fill_occlusions(tracks, frames, cfg)
     found = [len(d) for d in dets]
-    bridged = 0
-    if cfg.occlusion is not None and T > 1:
-        times = np.array([fo.time for fo in frames], np.float64)
-        dt = float(np.median(np.diff(times)))
-        if dt > 0:
-            blend_followed(tracks, 1.0 / dt, cfg.occlusion)
-            bridged = bridge_occlusions(tracks, 1.0 / dt, cfg.occlusion)
     stats = {
-        "frames": T,
+        "frames": len(dets),
         "frames_with_any_hand": int(sum(1 for n in found if n)),
         "frames_with_two_hands": int(sum(1 for n in found if n >= 2)),
         "frames_bridged": int(bridged),
         "frames_followed": int(sum(int(tr.followed.sum()) for tr in tracks.values())),
     }
-    return TrackingResult(tracks, identity_switches=switches, label_flips_fixed=flips, dropped=dropped, stats=stats)
+    return TrackingResult(tracks, identity_switches=switches, label_flips_fixed=flips, dropped=dropped + phantoms,
+                          stats=stats)
