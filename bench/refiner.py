@@ -40,7 +40,7 @@ VISIBLE = 0.3
 
 def _hidden_joints(gt, T: int) -> np.ndarray:
     """(T, 2, 21) bool: ground-truth joints hidden in the image."""
-    from lagc_hand.net.refiner.geometry import _forward, joint_visibility
+    from lagc_hand.synth.refiner_pairs import _forward, joint_visibility
     from lagc_hand.pipeline import load_hand_model
 
     W, H = (int(x) for x in gt["image_size"])

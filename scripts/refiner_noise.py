@@ -3,7 +3,7 @@
 Runs the default engine (MediaPipe + recovery/dedup/follow) and tracking on
 the rendered interacting clips ``assets/samples/interact_*.mp4`` (ground truth
 in the ``.npz`` beside each), marks each ground-truth joint seen or hidden with
-the refiner's own visibility test (:func:`lagc_hand.net.refiner.geometry.joint_visibility`),
+the refiner's own visibility test (:func:`lagc_hand.synth.refiner_pairs.joint_visibility`),
 and prints the numbers that ``configs/refiner.yaml``'s ``noise:`` section holds:
 
     .venv/bin/python scripts/refiner_noise.py            # all clips, ~2-4 min on a shared CPU
@@ -42,7 +42,7 @@ def clip_stats(mp4: Path, npz: Path) -> dict[str, list]:
     import torch
 
     from lagc_hand.api import ReconstructOptions
-    from lagc_hand.net.refiner.geometry import _forward, joint_visibility
+    from lagc_hand.synth.refiner_pairs import _forward, joint_visibility
     from lagc_hand.pipeline import load_hand_model, run_pipeline
     from lagc_hand.placement.intrinsics import horizontal_fov_deg
 

@@ -79,7 +79,8 @@ def test_shipped_weights_beat_their_input(shipped):
     """Held-out synthetic pairs (a seed training never used), corrupted by the
     calibrated detector error model: the refiner must lower both the
     root-relative keypoint error and the relative-root error of its input."""
-    from lagc_hand.net.refiner.training import OnTheFlyData, RefinerTrainConfig, metrics
+    from lagc_hand.net.refiner.training import RefinerTrainConfig, metrics
+    from lagc_hand.synth.refiner_pairs import OnTheFlyData
     from lagc_hand.net.refiner.noise import corrupt
 
     model, ck = shipped

@@ -63,12 +63,13 @@ def _run_refiner(args: argparse.Namespace) -> int:
     from lagc_hand.errors import InputError
     from lagc_hand.net.config import read_config_file
     from lagc_hand.net.refiner.training import RefinerTrainConfig, train_refiner
+    from lagc_hand.synth.refiner_pairs import OnTheFlyData
 
     if args.resume or args.epochs:
         raise InputError("the refiner trains in steps from scratch: use --steps, not --resume/--epochs")
     cfg = RefinerTrainConfig.from_dict(read_config_file(args.config))
     log = (lambda s: None) if args.no_progress else print
-    result = train_refiner(cfg, out_dir=args.out_dir, steps=args.steps, log=log)
+    result = train_refiner(cfg, OnTheFlyData, out_dir=args.out_dir, steps=args.steps, log=log)
     last = result["history"][-1] if result["history"] else {}
     print(json.dumps({"checkpoint": result["checkpoint"], "final_loss": last.get("total"), "val": result["val"],
                       "seconds": round(result["seconds"], 1)}, indent=2))

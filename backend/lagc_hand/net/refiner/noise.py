@@ -64,7 +64,7 @@ def corrupt(rng: np.random.Generator, keypoints: np.ndarray, visible: np.ndarray
     """Simulated detector output for N pairs.
 
     keypoints: (N, 2, 21, 3) ground truth, camera frame, metres (hand 0 = left).
-    visible: (N, 2, 21) bool joint seen (:func:`.geometry.joint_visibility`).
+    visible: (N, 2, 21) bool joint seen (:func:`lagc_hand.synth.refiner_pairs.joint_visibility`).
     K: (N, 3, 3) intrinsics.  Returns a :class:`RefinerInput` of shape (N, ...).
     """
     n = len(keypoints)

@@ -1,6 +1,6 @@
 """Train the two-hand refiner on synthetic data made on the fly (CPU).
 
-Data: :class:`.geometry.PairSampler` makes ``chunk`` interpenetration-free
+Data (:class:`lagc_hand.synth.refiner_pairs.OnTheFlyData`, passed in): its sampler makes ``chunk`` interpenetration-free
 pairs under random cameras and marks hidden joints with the rasteriser; each
 chunk serves ``chunk_reuse`` batches, every batch with fresh detector noise
 (:func:`.noise.corrupt`) -- geometry and visibility cost ~15 ms a pair, the
@@ -73,49 +73,6 @@ class Batch:
     keypoints: np.ndarray  # (N, 2, 21, 3) camera frame, metres
 
 
-class OnTheFlyData:
-    """Chunks of synthetic pairs with visibility, re-noised for every batch."""
-
-    def __init__(self, cfg: RefinerTrainConfig, rng: np.random.Generator, cache_dir: Path | None):
-        from lagc_hand.handmodel.cache import load_hand_model
-
-        from .geometry import PairSampler, scene_pool
-
-        pm = {s: load_hand_model(cfg.hand_model, s) for s in ("left", "right")}
-        models = {s: pm[s][1] for s in pm}
-        pool = None
-        if cfg.scene_share > 0:
-            cache = None if cache_dir is None else cache_dir / f"scene_pool_{cfg.hand_model}_{cfg.scene_frames}.npz"
-            pool = scene_pool(models, cfg.scene_frames, cache)
-        self.sampler = PairSampler(models, {s: pm[s][0] for s in pm}, pool, cfg.scene_share)
-        self.cfg, self.rng = cfg, rng
-        self._chunk = None
-        self._served = 0
-
-    def pairs(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """n pairs: keypoints (n, 2, 21, 3), visibility (n, 2, 21), K (n, 3, 3)."""
-        from .geometry import joint_visibility
-
-        kps, vis, Ks = [], [], []
-        while sum(len(k) for k in kps) < n:
-            b = self.sampler.sample(self.rng, n)
-            kps.append(b.keypoints)
-            Ks.append(b.K)
-            vis.append(np.stack([joint_visibility(b.keypoints[i], b.vertices[i], self.sampler.faces, b.K[i], b.size[i])
-                                 for i in range(len(b.K))]))
-        return np.concatenate(kps)[:n], np.concatenate(vis)[:n], np.concatenate(Ks)[:n]
-
-    def batch(self) -> Batch:
-        c = self.cfg
-        if self._chunk is None or self._served >= c.chunk_reuse:
-            self._chunk = self.pairs(c.chunk)
-            self._served = 0
-        self._served += 1
-        kp, vis, K = self._chunk
-        idx = self.rng.choice(len(kp), c.batch_size, replace=False)
-        return Batch(corrupt(self.rng, kp[idx], vis[idx], K[idx], c.noise), kp[idx])
-
-
 def losses(out: dict, truth: np.ndarray, x: RefinerInput, rel_weight: float) -> dict[str, torch.Tensor]:
     """Loss terms (centimetres) of one batch; see the module docstring."""
     gt = torch.as_tensor(truth, dtype=torch.float32)
@@ -150,29 +107,22 @@ def metrics(model: TwoHandRefiner, x: RefinerInput, truth: np.ndarray) -> dict[s
             "mrrpe_input_mm": float(r_in.mean() * 1000), "mrrpe_refined_mm": float(r_out.mean() * 1000)}
 
 
-def validation_set(cfg: RefinerTrainConfig, data: OnTheFlyData) -> Batch:
-    """Held-out pairs from a separate seed (``seed + 10007``)."""
-    keep = data.rng
-    data.rng = np.random.default_rng(cfg.seed + 10007)
-    try:
-        kp, vis, K = data.pairs(cfg.val_samples)
-        return Batch(corrupt(data.rng, kp, vis, K, cfg.noise), kp)
-    finally:
-        data.rng = keep
-
-
-def train_refiner(cfg: RefinerTrainConfig, out_dir: str | None = None, steps: int | None = None,
+def train_refiner(cfg: RefinerTrainConfig, make_data, out_dir: str | None = None, steps: int | None = None,
                   log=print) -> dict:
     """Train; write ``OUT/refiner.pt`` (config + weights + held-out metrics) and
-    ``OUT/train_log.jsonl``.  Returns ``{"checkpoint", "history", "val", "seconds"}``."""
+    ``OUT/train_log.jsonl``.  Returns ``{"checkpoint", "history", "val", "seconds"}``.
+
+    make_data: ``(cfg, rng, out_dir) -> data`` with ``data.batch()`` and
+    ``data.validation()`` returning :class:`Batch` (the synthetic pairs live in
+    :class:`lagc_hand.synth.refiner_pairs.OnTheFlyData`, a stage above the network)."""
     out = Path(out_dir or cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     steps = int(steps or cfg.steps)
     torch.set_num_threads(max(1, cfg.threads))
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
-    data = OnTheFlyData(cfg, rng, out)
-    val = validation_set(cfg, data)
+    data = make_data(cfg, rng, out)
+    val = data.validation()
     model = TwoHandRefiner(cfg.net)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s / steps, 1.0))))

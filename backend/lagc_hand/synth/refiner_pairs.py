@@ -1,4 +1,5 @@
-"""Two-hand geometry for the refiner's synthetic data (numpy + the torch hand layer).
+"""Two-hand synthetic data for the refiner (numpy + the torch hand layer): the pair
+geometry, and :class:`OnTheFlyData`, the training batches made from it.
 
 A *pair* is both hands of one hand model in the **OpenCV camera frame**
 (metres; x right, y down, z forward): keypoints (2, 21, 3) public order and
@@ -24,6 +25,9 @@ import numpy as np
 import torch
 from scipy.spatial.transform import Rotation
 
+from lagc_hand.net.refiner.noise import corrupt
+from lagc_hand.handmodel.cache import load_hand_model
+from lagc_hand.net.refiner.training import Batch, RefinerTrainConfig
 from lagc_hand_blender.core.skeleton import SIDES
 
 #: A joint counts as visible when the nearest surface at its pixel is its own
@@ -242,3 +246,50 @@ def joint_visibility(keypoints: np.ndarray, vertices: np.ndarray, faces: dict, K
     # Empty pixel: the joint projects just outside a thin silhouette -- still seen.
     seen = (m < 0) | (own & (keypoints[..., 2] - d < SURFACE_TOLERANCE_M)) | (d >= keypoints[..., 2])
     return seen & inside
+
+
+class OnTheFlyData:
+    """Chunks of synthetic pairs with visibility, re-noised for every batch."""
+
+    def __init__(self, cfg: RefinerTrainConfig, rng: np.random.Generator, cache_dir: Path | None):
+        pm = {s: load_hand_model(cfg.hand_model, s) for s in ("left", "right")}
+        models = {s: pm[s][1] for s in pm}
+        pool = None
+        if cfg.scene_share > 0:
+            cache = None if cache_dir is None else cache_dir / f"scene_pool_{cfg.hand_model}_{cfg.scene_frames}.npz"
+            pool = scene_pool(models, cfg.scene_frames, cache)
+        self.sampler = PairSampler(models, {s: pm[s][0] for s in pm}, pool, cfg.scene_share)
+        self.cfg, self.rng = cfg, rng
+        self._chunk = None
+        self._served = 0
+
+    def pairs(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """n pairs: keypoints (n, 2, 21, 3), visibility (n, 2, 21), K (n, 3, 3)."""
+        kps, vis, Ks = [], [], []
+        while sum(len(k) for k in kps) < n:
+            b = self.sampler.sample(self.rng, n)
+            kps.append(b.keypoints)
+            Ks.append(b.K)
+            vis.append(np.stack([joint_visibility(b.keypoints[i], b.vertices[i], self.sampler.faces, b.K[i], b.size[i])
+                                 for i in range(len(b.K))]))
+        return np.concatenate(kps)[:n], np.concatenate(vis)[:n], np.concatenate(Ks)[:n]
+
+    def batch(self) -> Batch:
+        c = self.cfg
+        if self._chunk is None or self._served >= c.chunk_reuse:
+            self._chunk = self.pairs(c.chunk)
+            self._served = 0
+        self._served += 1
+        kp, vis, K = self._chunk
+        idx = self.rng.choice(len(kp), c.batch_size, replace=False)
+        return Batch(corrupt(self.rng, kp[idx], vis[idx], K[idx], c.noise), kp[idx])
+
+    def validation(self) -> Batch:
+        """Held-out pairs from a separate seed (``seed + 10007``)."""
+        keep = self.rng
+        self.rng = np.random.default_rng(self.cfg.seed + 10007)
+        try:
+            kp, vis, K = self.pairs(self.cfg.val_samples)
+            return Batch(corrupt(self.rng, kp, vis, K, self.cfg.noise), kp)
+        finally:
+            self.rng = keep
