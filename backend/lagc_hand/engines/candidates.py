@@ -19,9 +19,11 @@ Sources:
 * predicted regions in video come from the engine's memory
   (:mod:`.recovery`), not from here.
 
-Measured on real footage (``bench/RESULTS.md``): the grid costs ~100-150
-landmark passes per still (a few seconds on 2 cores), so in video it is not run;
-hand-free photos give no candidate above the presence threshold.
+Measured on real footage (``bench/RESULTS.md``): the grid costs ~110-160
+landmark passes per still (2-4 s on 2 busy cores), so in video it is not run;
+hand-free photos give no candidate above the presence threshold.  Small gloved
+hands (COCO skiers, 10-30 px) get presence ~0 even where the body's wrist points
+to them: they stay missed.
 All coordinates are full-image pixels, x right, y down.
 """
 from __future__ import annotations
@@ -45,8 +47,9 @@ class CandidateConfig:
     pad_scale:     region side / max(W, H) of the padded whole-frame search.
     tile_scales:   tile sides / min(W, H) of the multi-scale grid.
     tile_overlap:  stride = side x (1 - overlap).
-    angles:        rotations (degrees) tried per grid region (the model wants fingers up).
-    small_angles:  rotations tried at the smallest tile scale (bounds the cost).
+    angles:        rotations (degrees) tried per grid region (the model wants fingers up; a hand
+                   up to 45 degrees off still passes, and the re-centring step then aligns it:
+                   8 angles found the same hands on realdev as these 4 at 1.25x the passes).
     body_scales:   body-guided region side / wrist-to-hand-centre distance.
     body_angles:   rotations (degrees) tried around the body's forearm direction.
     min_visibility: pose landmark visibility a body wrist needs.
@@ -57,8 +60,7 @@ class CandidateConfig:
     pad_scale: float = 1.2
     tile_scales: tuple = (0.75, 0.4)
     tile_overlap: float = 0.5
-    angles: tuple = (0, 45, 90, 135, 180, 225, 270, 315)
-    small_angles: tuple = (0, 90, 180, 270)
+    angles: tuple = (0, 90, 180, 270)
     body_scales: tuple = (4.0, 5.5, 7.5)
     body_angles: tuple = (0, -35, 35)
     min_visibility: float = 0.3
@@ -79,10 +81,9 @@ def grid_rois(W: int, H: int, cfg: Optional[CandidateConfig] = None) -> list[Roi
     cfg = cfg or CandidateConfig()
     rad = lambda angles: [np.deg2rad(a) for a in angles]  # noqa: E731
     out = [Roi(W / 2, H / 2, cfg.pad_scale * max(W, H), a) for a in rad(cfg.angles)]
-    for i, f in enumerate(cfg.tile_scales):
+    for f in cfg.tile_scales:
         side = f * min(W, H)
-        angles = rad(cfg.small_angles if i == len(cfg.tile_scales) - 1 else cfg.angles)
-        out += [Roi(x, y, side, a) for x, y in _tiles(W, H, side, cfg.tile_overlap) for a in angles]
+        out += [Roi(x, y, side, a) for x, y in _tiles(W, H, side, cfg.tile_overlap) for a in rad(cfg.angles)]
     return out
 
 

@@ -51,7 +51,7 @@ import numpy as np
 from lagc_hand.engines.base import HandObservation
 from lagc_hand.engines.mediapipe_engine import LABEL_MEANS_RIGHT, WORLD_AXIS_SIGNS, MediaPipeEngine
 from lagc_hand.errors import EngineUnavailable
-from lagc_hand.engines.dedup import DedupConfig, box_iou, dedupe, hand_size, keypoint_box, same_hand
+from lagc_hand.engines.dedup import DedupConfig, box_inside, box_iou, dedupe, hand_size, keypoint_box, same_hand
 from lagc_hand.engines.follow import FollowConfig, follow_hand, rotate_keypoints3d
 from lagc_hand.engines.candidates import CandidateConfig
 
@@ -76,6 +76,11 @@ class RecoveryConfig:
                     footage cheap: :data:`bench/RESULTS.md` detect-stage cost).
     predicted_presence: landmark-model presence a hand re-found at its predicted place needs.
     candidates:     still-image candidate search (:mod:`.candidates`); used when ``still``.
+    overlap_iou:    a recovered hand whose box overlaps a found hand's this much (IoU, or half
+                    of the smaller box inside the other) ...
+    pair_memory:    ... is kept only if the palm detector itself saw two hands within this many
+                    frames: on one-hand real footage (motion blur) the crops otherwise return a
+                    second fit of the one hand, a duplicate skeleton.
     """
 
     crop_size: int = 256
@@ -92,6 +97,8 @@ class RecoveryConfig:
     idle_passes: int = 1
     predicted_presence: float = 0.9
     candidates: CandidateConfig = field(default_factory=CandidateConfig)
+    overlap_iou: float = 0.2
+    pair_memory: int = 60
 
 
 @dataclass
@@ -201,6 +208,7 @@ class RecoveringMediaPipeEngine:
         self._landmarks = None  # HandLandmarkModel, created on first use
         self._pose = None  # candidates.PoseModel, stills only
         self._probe = 0  # round-robin position of the idle probes
+        self._pair_seen = -10**9  # last frame where the tracking graph itself found >= 2 hands
         self.stats = {"frames": 0, "attempts": 0, "passes": 0, "recovered": 0, "duplicates_removed": 0,
                       "followed": 0, "landmark_passes": 0, "refound": 0, "candidates": 0}
 
@@ -212,6 +220,8 @@ class RecoveringMediaPipeEngine:
         self._frame += 1
         self.stats["frames"] += 1
         hands = dedupe(found, self.cfg.dedup)
+        if len(hands) >= 2:
+            self._pair_seen = self._frame
         self.stats["duplicates_removed"] += len(found) - len(hands)
         if self.recovery and self.still:
             hands = self._still_candidates(image, hands)
@@ -241,6 +251,7 @@ class RecoveringMediaPipeEngine:
         self._frame = -1
         self._prev_gray = None
         self._followed_now = []
+        self._pair_seen = -10**9
 
     def close(self) -> None:
         self.base.close()
@@ -279,7 +290,8 @@ class RecoveringMediaPipeEngine:
         recent = [s for s in self._slots if self._frame - s.seen <= cfg.memory_frames]
         out: list[Region] = []
         boxes = [keypoint_box(h.keypoints2d) for h in hands]
-        missing = self._missing(recent, hands)
+        # A hand whose predicted box has left the picture is not looked for.
+        missing = [s for s in self._missing(recent, hands) if self._in_image(self._predicted_box(s), W, H)]
         expected = len(recent) > len(hands) and missing
         for s in missing:
             out.append(square_region(self._predicted_box(s), cfg.region_scale, "predicted"))
@@ -299,6 +311,12 @@ class RecoveringMediaPipeEngine:
             return [], False  # nothing missing that we know of: probe only now and then
         # Keep regions that overlap the image.
         return [r for r in out if r.x0 < W and r.y0 < H and r.x0 + r.side > 0 and r.y0 + r.side > 0], bool(expected)
+
+    @staticmethod
+    def _in_image(box: np.ndarray, W: int, H: int) -> bool:
+        """Whether the centre of ``box`` (x0, y0, x1, y1) lies in the W x H image."""
+        cx, cy = 0.5 * (box[0] + box[2]), 0.5 * (box[1] + box[3])
+        return 0 <= cx < W and 0 <= cy < H
 
     def _typical_area(self) -> float:
         areas = [(s.box[2] - s.box[0]) * (s.box[3] - s.box[1]) for s in self._slots]
@@ -355,9 +373,13 @@ class RecoveringMediaPipeEngine:
 
     def _landmark_model(self):
         if self._landmarks is None:
+            import os
+
             from lagc_hand.engines.landmark_model import HandLandmarkModel
 
-            self._landmarks = HandLandmarkModel(threads=1)
+            # Video: one thread (chunks run in parallel workers); a still's grid may use the cores.
+            threads = min(4, os.cpu_count() or 1) if self.still else 1
+            self._landmarks = HandLandmarkModel(threads=threads)
         return self._landmarks
 
     def _refind(self, image: np.ndarray, hands: list[HandObservation]) -> list[HandObservation]:
@@ -373,7 +395,7 @@ class RecoveringMediaPipeEngine:
         ref = self._reference_size(hands)
         H, W = image.shape[:2]
         for s in self._missing(recent, hands):
-            if len(hands) >= self.max_hands:
+            if len(hands) >= self.max_hands or not self._in_image(self._predicted_box(s), W, H):
                 break
             roi = roi_from_keypoints(s.hand.keypoints2d + s.velocity * (self._frame - s.seen))
             region = Region(roi.cx - roi.side / 2, roi.cy - roi.side / 2, roi.side, "predicted_roi")
@@ -413,6 +435,13 @@ class RecoveringMediaPipeEngine:
         cfg = self.cfg
         if any(same_hand(h, obs, cfg.dedup)[0] for h in hands):
             return False
+        if self._frame - self._pair_seen > cfg.pair_memory:
+            b = keypoint_box(obs.keypoints2d)
+            for h in hands:
+                hb = keypoint_box(h.keypoints2d)
+                small, big = (b, hb) if hand_size(obs.keypoints2d) <= hand_size(h.keypoints2d) else (hb, b)
+                if box_iou(b, hb) > cfg.overlap_iou or box_inside(small, big) > 0.5:
+                    return False  # no sign of two hands here: a second fit of the one hand
         kp = obs.keypoints2d
         c = kp.mean(0)
         if not (region.x0 <= c[0] <= region.x0 + region.side and region.y0 <= c[1] <= region.y0 + region.side):
