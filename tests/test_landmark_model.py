@@ -143,3 +143,24 @@ def test_no_hand_on_a_hand_free_photo():
     with create_engine("mediapipe", still=True) as eng:
         assert eng.process(img, 0.0) == []
         assert eng.stats["landmark_passes"] > 50  # the grid really ran
+
+
+@needs_realdev
+@pytest.mark.parametrize("rel", ["images/acr/magic.jpg", "images/wilor/test4.jpg", "images/onehand10k/160.jpg"])
+def test_direct_palm_and_landmark_models_reproduce_mediapipe_hands(rel):
+    """Palm detector (anchors, decoding, weighted NMS) -> MediaPipe's palm region -> landmark
+    model, all run directly, give MediaPipe Hands' still-image keypoints."""
+    from mediapipe.python.solutions import hands as mp_hands
+
+    from lagc_hand.engines.palm_model import PalmModel
+
+    img = _image(rel)
+    H, W = img.shape[:2]
+    with mp_hands.Hands(static_image_mode=True, max_num_hands=4, model_complexity=1) as graph:
+        res = graph.process(img)
+    theirs = [np.array([[p.x * W, p.y * H] for p in lm.landmark]) for lm in res.multi_hand_landmarks]
+    model = HandLandmarkModel()
+    ours = [r for r in (model.run(img, p.roi()) for p in PalmModel().detect(img)) if r.presence > 0.5]
+    assert len(ours) == len(theirs) >= 1
+    for kp in theirs:
+        assert min(np.abs(o.keypoints2d - kp).max() for o in ours) < 1.0  # px
