@@ -292,9 +292,10 @@ class RecoveringMediaPipeEngine:
         boxes = [keypoint_box(h.keypoints2d) for h in hands]
         # A hand whose predicted box has left the picture is not looked for.
         missing = [s for s in self._missing(recent, hands) if self._in_image(self._predicted_box(s), W, H)]
-        # Fewer hands than were seen lately: one is missing, also when its predicted box is
-        # covered by the found hand (crossing, one behind the other), where it is most often.
-        expected = len(recent) > len(hands)
+        # Fewer hands than were seen lately (and are not predicted out of the picture): one is
+        # missing, also when its predicted box is covered by the found hand (crossing, one
+        # behind the other), where it is most often.
+        expected = sum(self._in_image(self._predicted_box(s), W, H) for s in recent) > len(hands)
         for s in missing:
             out.append(square_region(self._predicted_box(s), cfg.region_scale, "predicted"))
         ref = self._reference_size(hands)
