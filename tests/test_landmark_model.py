@@ -164,3 +164,25 @@ def test_direct_palm_and_landmark_models_reproduce_mediapipe_hands(rel):
     assert len(ours) == len(theirs) >= 1
     for kp in theirs:
         assert min(np.abs(o.keypoints2d - kp).max() for o in ours) < 1.0  # px
+
+
+@needs_realdev
+def test_one_hand_real_clip_no_duplicate_and_no_fewer_hands():
+    """slp_pose_test_video: one hand waved fast (motion blur), entering and leaving.  The
+    recovery search re-finds blurred frames but must never put a second skeleton on the hand."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(REALDEV / "videos" / "slp_pose_test_video.mp4"))
+    frames = []
+    while True:
+        ok, f = cap.read()
+        if not ok:
+            break
+        frames.append(np.ascontiguousarray(cv2.cvtColor(f, cv2.COLOR_BGR2RGB)))
+    assert len(frames) > 50
+    counts = {}
+    for name in ("mediapipe-raw", "mediapipe"):
+        with create_engine(name) as eng:
+            counts[name] = [len(eng.process(f, i / 30)) for i, f in enumerate(frames)]
+    assert max(counts["mediapipe"]) == 1, counts["mediapipe"]
+    assert sum(counts["mediapipe"]) >= sum(counts["mediapipe-raw"])

@@ -231,7 +231,9 @@ class RecoveringMediaPipeEngine:
             regions, expected = self._regions(hands, image.shape[1], image.shape[0])
             if regions:
                 self.stats["attempts"] += 1
-                hands = self._search(image, hands, regions, self.cfg.max_passes if expected else self.cfg.idle_passes)
+                # The first frame has no history: search it fully (hands that start together).
+                full = expected or self._frame == 0
+                hands = self._search(image, hands, regions, self.cfg.max_passes if full else self.cfg.idle_passes)
         gray = None
         if self.recovery and self.cfg.follow is not None:
             import cv2
