@@ -81,6 +81,9 @@ class RecoveryConfig:
     pair_memory:    ... is kept only if the palm detector itself saw two hands within this many
                     frames: on one-hand real footage (motion blur) the crops otherwise return a
                     second fit of the one hand, a duplicate skeleton.
+    max_iou:        a recovered hand overlapping a found one more than this (box IoU) is refused
+                    in any case: with the other hand hidden behind the found one, crops and the
+                    predicted region return the *front* hand again (interact_pray: 5 side swaps).
     """
 
     crop_size: int = 256
@@ -99,6 +102,7 @@ class RecoveryConfig:
     candidates: CandidateConfig = field(default_factory=CandidateConfig)
     overlap_iou: float = 0.2
     pair_memory: int = 60
+    max_iou: float = 0.5
 
 
 @dataclass
@@ -440,8 +444,10 @@ class RecoveringMediaPipeEngine:
         cfg = self.cfg
         if any(same_hand(h, obs, cfg.dedup)[0] for h in hands):
             return False
+        b = keypoint_box(obs.keypoints2d)
+        if any(box_iou(b, keypoint_box(h.keypoints2d)) > cfg.max_iou for h in hands):
+            return False
         if self._frame - self._pair_seen > cfg.pair_memory:
-            b = keypoint_box(obs.keypoints2d)
             for h in hands:
                 hb = keypoint_box(h.keypoints2d)
                 small, big = (b, hb) if hand_size(obs.keypoints2d) <= hand_size(h.keypoints2d) else (hb, b)
