@@ -299,9 +299,12 @@ class RecoveringMediaPipeEngine:
         # A hand whose predicted box has left the picture is not looked for.
         missing = [s for s in self._missing(recent, hands) if self._in_image(self._predicted_box(s), W, H)]
         # Fewer hands than were seen lately (and are not predicted out of the picture): one is
-        # missing, also when its predicted box is covered by the found hand (crossing, one
-        # behind the other), where it is most often.
-        expected = sum(self._in_image(self._predicted_box(s), W, H) for s in recent) > len(hands)
+        # missing -- also when its predicted box is covered by the found hand (crossing, one
+        # behind the other), if two hands were really seen together lately; else such a slot
+        # is the one hand's own stale trace (a hand that grows or moves fast).
+        pair = self._frame - self._pair_seen <= cfg.pair_memory
+        expected = sum(self._in_image(self._predicted_box(s), W, H) for s in recent) > len(hands) \
+            and (bool(missing) or pair)
         for s in missing:
             out.append(square_region(self._predicted_box(s), cfg.region_scale, "predicted"))
         ref = self._reference_size(hands)
