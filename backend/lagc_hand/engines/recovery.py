@@ -235,8 +235,9 @@ class RecoveringMediaPipeEngine:
             regions, expected = self._regions(hands, image.shape[1], image.shape[0])
             if regions:
                 self.stats["attempts"] += 1
-                # The first frame has no history: search it fully (hands that start together).
-                full = expected or self._frame == 0
+                # The clip's first frame has no history: search it fully (hands that start
+                # together).  Not at a later chunk's start (time > 0): it pays off only once.
+                full = expected or (self._frame == 0 and time <= 0.0)
                 hands = self._search(image, hands, regions, self.cfg.max_passes if full else self.cfg.idle_passes)
         gray = None
         if self.recovery and self.cfg.follow is not None:
