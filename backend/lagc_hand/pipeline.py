@@ -137,6 +137,8 @@ def _decode_and_detect(video: Path, options: ReconstructOptions, run: _Run) -> t
     engine_kw: dict[str, Any] = {}
     if options.engine != "mediapipe":
         engine_kw = {"checkpoint": options.checkpoint, "device": options.device}
+    elif src.info.kind == "images" and src.info.frame_count == 1:
+        engine_kw = {"still": True}  # one photo: search beyond the palm detector (engines/candidates.py)
     detected = detect(
         src, frange, lambda: create_engine(options.engine, **engine_kw),
         # The network engine already spreads one batch over all cores (and a GPU): one chunk.

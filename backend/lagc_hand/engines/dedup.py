@@ -11,6 +11,10 @@ tracker and by a crop.  Labels say nothing here; geometry does:
   also one hand, whose keypoints were mirrored or shifted by one finger
   (a hand seen as its mirror image has the same box, the same wrist and the
   same middle finger, but its thumb and pinky exchanged).
+* **fragment**: a much smaller skeleton whose box lies inside another's is a
+  fit of one finger or part of that hand (seen on a real close-up photo: a
+  0.5x-size "hand" folded onto the index finger of the hand holding a phone).
+  Two real hands of one person differ little in size, so this does not merge them.
 
 Of a duplicate pair the higher-score observation is kept; when the two agree
 closely (same keypoints) their keypoints are averaged, weighted by score.
@@ -35,12 +39,16 @@ class DedupConfig:
                      also agree within ``iou_hand_dist``.
     iou_hand_dist:   the looser keypoint threshold that goes with ``iou_same``
                      (wrist and middle finger only, which a mirrored fit keeps).
+    fragment_inside: share of the smaller box inside the larger one above which ...
+    fragment_size:   ... a skeleton smaller than this x the other's size is a fragment of it.
     """
 
     same_hand_dist: float = 0.25
     merge_dist: float = 0.08
     iou_same: float = 0.6
     iou_hand_dist: float = 0.3
+    fragment_inside: float = 0.7
+    fragment_size: float = 0.65
 
 
 def hand_size(kp2d: np.ndarray) -> float:
@@ -66,6 +74,14 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> float:
     return inter / union if union > 0 else 0.0
 
 
+def box_inside(a: np.ndarray, b: np.ndarray) -> float:
+    """Share of box ``a``'s area that lies inside box ``b`` (``x0, y0, x1, y1``)."""
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    area = max(0.0, a[2] - a[0]) * max(0.0, a[3] - a[1])
+    return ix * iy / area if area > 0 else 0.0
+
+
 #: Keypoints a mirrored (wrong-chirality) fit of the same hand keeps in place: wrist and middle finger.
 AXIS_POINTS = np.array([0, 9, 10, 11, 12])
 
@@ -78,7 +94,13 @@ def same_hand(a: HandObservation, b: HandObservation, cfg: DedupConfig | None = 
     d = float(np.linalg.norm(a.keypoints2d - b.keypoints2d, axis=-1).mean()) / size
     if d < cfg.same_hand_dist:
         return True, d
-    iou = box_iou(keypoint_box(a.keypoints2d), keypoint_box(b.keypoints2d))
+    ba, bb = keypoint_box(a.keypoints2d), keypoint_box(b.keypoints2d)
+    sa, sb = hand_size(a.keypoints2d), hand_size(b.keypoints2d)
+    if min(sa, sb) < cfg.fragment_size * max(sa, sb):
+        small = ba if sa < sb else bb
+        if box_inside(small, bb if sa < sb else ba) > cfg.fragment_inside:
+            return True, d
+    iou = box_iou(ba, bb)
     if iou > cfg.iou_same:
         d_axis = float(np.linalg.norm(a.keypoints2d[AXIS_POINTS] - b.keypoints2d[AXIS_POINTS], axis=-1).mean()) / size
         if d_axis < cfg.iou_hand_dist:

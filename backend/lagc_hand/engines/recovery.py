@@ -21,9 +21,18 @@ and the handedness is inverted.  New hands are kept only if they are not the
 same physical hand as one already found (:mod:`.dedup`), lie mainly inside
 their region and have a plausible size.
 
+Before the crop search, a recently seen hand that is missing now is looked for
+where MediaPipe's tracker would look next -- the rotated region of its last
+keypoints moved on at its velocity -- by the landmark model alone
+(:mod:`.landmark_model`, no palm detection, kept at presence >= 0.9).
+
+On a still (``still=True``, one photo) the palm detector's hands are completed
+by body-guided and multi-scale candidates (:mod:`.candidates`).
+
 A hand is "expected" when it was seen within the last ``memory_frames``
 frames; with only one hand ever seen, the neighbourhood is still probed every
-``probe_every`` frames (hands that start clasped).
+``probe_every`` frames, one crop per probe, cycling through the regions (hands
+that start clasped; one-hand footage stays cheap).
 
 If the search finds nothing and the missing hand was seen in the previous
 frame touching a hand that is still found, it is **followed** by optical flow
@@ -42,8 +51,9 @@ import numpy as np
 from lagc_hand.engines.base import HandObservation
 from lagc_hand.engines.mediapipe_engine import LABEL_MEANS_RIGHT, WORLD_AXIS_SIGNS, MediaPipeEngine
 from lagc_hand.errors import EngineUnavailable
-from lagc_hand.engines.dedup import DedupConfig, box_iou, dedupe, hand_size, keypoint_box, same_hand
+from lagc_hand.engines.dedup import DedupConfig, box_inside, box_iou, dedupe, hand_size, keypoint_box, same_hand
 from lagc_hand.engines.follow import FollowConfig, follow_hand, rotate_keypoints3d
+from lagc_hand.engines.candidates import CandidateConfig
 
 
 @dataclass
@@ -61,6 +71,19 @@ class RecoveryConfig:
     large_box_ratio: a box this much larger (area) than the usual hand is two hands.
     size_range:     a recovered hand's size must be within this factor range of the reference size.
     follow:         optical-flow following of a hand hidden by the other one; None: off.
+    idle_passes:    crop passes per probe frame when no hand is known to be missing (the
+                    regions x flips are cycled over successive probes, which keeps one-hand
+                    footage cheap: :data:`bench/RESULTS.md` detect-stage cost).
+    predicted_presence: landmark-model presence a hand re-found at its predicted place needs.
+    candidates:     still-image candidate search (:mod:`.candidates`); used when ``still``.
+    overlap_iou:    a recovered hand whose box overlaps a found hand's this much (IoU, or half
+                    of the smaller box inside the other) ...
+    pair_memory:    ... is kept only if the palm detector itself saw two hands within this many
+                    frames: on one-hand real footage (motion blur) the crops otherwise return a
+                    second fit of the one hand, a duplicate skeleton.
+    max_iou:        a recovered hand overlapping a found one more than this (box IoU) is refused
+                    in any case: with the other hand hidden behind the found one, crops and the
+                    predicted region return the *front* hand again (interact_pray: 5 side swaps).
     """
 
     crop_size: int = 256
@@ -68,12 +91,18 @@ class RecoveryConfig:
     crop_detection_confidence: float = 0.3
     min_score: float = 0.5
     memory_frames: int = 15
-    probe_every: int = 3
+    probe_every: int = 12
     max_passes: int = 6
     large_box_ratio: float = 2.2
     size_range: tuple = (0.55, 1.8)
     dedup: DedupConfig = field(default_factory=DedupConfig)
     follow: Optional[FollowConfig] = field(default_factory=FollowConfig)
+    idle_passes: int = 1
+    predicted_presence: float = 0.9
+    candidates: CandidateConfig = field(default_factory=CandidateConfig)
+    overlap_iou: float = 0.2
+    pair_memory: int = 60
+    max_iou: float = 0.5
 
 
 @dataclass
@@ -166,7 +195,7 @@ class RecoveringMediaPipeEngine:
 
     def __init__(self, max_hands: int = 2, model_complexity: int = 1, min_detection_confidence: float = 0.5,
                  min_tracking_confidence: float = 0.5, recovery: bool = True,
-                 config: Optional[RecoveryConfig] = None, **_: Any) -> None:
+                 config: Optional[RecoveryConfig] = None, still: bool = False, **_: Any) -> None:
         self.cfg = config or RecoveryConfig()
         self.recovery = bool(recovery)
         self.base = MediaPipeEngine(max_hands=max_hands, model_complexity=model_complexity,
@@ -179,8 +208,13 @@ class RecoveringMediaPipeEngine:
         self._frame = -1
         self._prev_gray: Optional[np.ndarray] = None
         self._followed_now: list[tuple[HandObservation, _Slot]] = []  # (followed hand, its slot) this frame
+        self.still = bool(still)
+        self._landmarks = None  # HandLandmarkModel, created on first use
+        self._pose = None  # candidates.PoseModel, stills only
+        self._probe = 0  # round-robin position of the idle probes
+        self._pair_seen = -10**9  # last frame where the tracking graph itself found >= 2 hands
         self.stats = {"frames": 0, "attempts": 0, "passes": 0, "recovered": 0, "duplicates_removed": 0,
-                      "followed": 0}
+                      "followed": 0, "landmark_passes": 0, "refound": 0, "candidates": 0}
 
     # ------------------------------------------------------------------ engine API
 
@@ -190,12 +224,21 @@ class RecoveringMediaPipeEngine:
         self._frame += 1
         self.stats["frames"] += 1
         hands = dedupe(found, self.cfg.dedup)
+        if len(hands) >= 2:
+            self._pair_seen = self._frame
         self.stats["duplicates_removed"] += len(found) - len(hands)
+        if self.recovery and self.still:
+            hands = self._still_candidates(image, hands)
+        elif self.recovery and len(hands) < self.max_hands:
+            hands = self._refind(image, hands)
         if self.recovery and len(hands) < self.max_hands:
-            regions = self._regions(hands, image.shape[1], image.shape[0])
+            regions, expected = self._regions(hands, image.shape[1], image.shape[0])
             if regions:
                 self.stats["attempts"] += 1
-                hands = self._search(image, hands, regions)
+                # The clip's first frame has no history: search it fully (hands that start
+                # together).  Not at a later chunk's start (time > 0): it pays off only once.
+                full = expected or (self._frame == 0 and time <= 0.0)
+                hands = self._search(image, hands, regions, self.cfg.max_passes if full else self.cfg.idle_passes)
         gray = None
         if self.recovery and self.cfg.follow is not None:
             import cv2
@@ -215,12 +258,16 @@ class RecoveringMediaPipeEngine:
         self._frame = -1
         self._prev_gray = None
         self._followed_now = []
+        self._pair_seen = -10**9
 
     def close(self) -> None:
         self.base.close()
         if self._crop_model is not None:
             self._crop_model.close()
             self._crop_model = None
+        if self._pose is not None:
+            self._pose.close()
+            self._pose = None
 
     def __enter__(self) -> "RecoveringMediaPipeEngine":
         return self
@@ -243,14 +290,22 @@ class RecoveringMediaPipeEngine:
         boxes = [keypoint_box(h.keypoints2d) for h in hands]
         return [s for s in slots if not any(box_iou(self._predicted_box(s), b) > 0.3 for b in boxes)]
 
-    def _regions(self, hands: list[HandObservation], W: int, H: int) -> list[Region]:
-        """Where to look for the missing hand(s), most promising first."""
+    def _regions(self, hands: list[HandObservation], W: int, H: int) -> tuple[list[Region], bool]:
+        """Where to look for the missing hand(s), most promising first, and whether a hand
+        is known to be missing (else the regions are an idle probe)."""
         cfg = self.cfg
         recent = [s for s in self._slots if self._frame - s.seen <= cfg.memory_frames]
         out: list[Region] = []
         boxes = [keypoint_box(h.keypoints2d) for h in hands]
-        missing = self._missing(recent, hands)
-        expected = len(recent) > len(hands) and missing
+        # A hand whose predicted box has left the picture is not looked for.
+        missing = [s for s in self._missing(recent, hands) if self._in_image(self._predicted_box(s), W, H)]
+        # Fewer hands than were seen lately (and are not predicted out of the picture): one is
+        # missing -- also when its predicted box is covered by the found hand (crossing, one
+        # behind the other), if two hands were really seen together lately; else such a slot
+        # is the one hand's own stale trace (a hand that grows or moves fast).
+        pair = self._frame - self._pair_seen <= cfg.pair_memory
+        expected = sum(self._in_image(self._predicted_box(s), W, H) for s in recent) > len(hands) \
+            and (bool(missing) or pair)
         for s in missing:
             out.append(square_region(self._predicted_box(s), cfg.region_scale, "predicted"))
         ref = self._reference_size(hands)
@@ -266,9 +321,15 @@ class RecoveringMediaPipeEngine:
             out.append(square_region(b, cfg.region_scale, "mirror_side", (0.75 * first, 0.0)))
             out.append(square_region(b, cfg.region_scale, "other_side", (-0.75 * first, 0.0)))
         if not expected and hands and (self._frame % cfg.probe_every):
-            return []  # nothing missing that we know of: probe only now and then
+            return [], False  # nothing missing that we know of: probe only now and then
         # Keep regions that overlap the image.
-        return [r for r in out if r.x0 < W and r.y0 < H and r.x0 + r.side > 0 and r.y0 + r.side > 0]
+        return [r for r in out if r.x0 < W and r.y0 < H and r.x0 + r.side > 0 and r.y0 + r.side > 0], bool(expected)
+
+    @staticmethod
+    def _in_image(box: np.ndarray, W: int, H: int) -> bool:
+        """Whether the centre of ``box`` (x0, y0, x1, y1) lies in the W x H image."""
+        cx, cy = 0.5 * (box[0] + box[2]), 0.5 * (box[1] + box[3])
+        return 0 <= cx < W and 0 <= cy < H
 
     def _typical_area(self) -> float:
         areas = [(s.box[2] - s.box[0]) * (s.box[3] - s.box[1]) for s in self._slots]
@@ -287,42 +348,115 @@ class RecoveringMediaPipeEngine:
                                               min_detection_confidence=self.cfg.crop_detection_confidence)
         return self._crop_model
 
-    def _search(self, image: np.ndarray, hands: list[HandObservation], regions: list[Region]) -> list[HandObservation]:
+    def _search(self, image: np.ndarray, hands: list[HandObservation], regions: list[Region],
+                max_passes: int) -> list[HandObservation]:
+        """Try up to ``max_passes`` (region, flip) crops with the still-mode graph.  With fewer
+        passes than crops (idle probes) successive calls continue where the last one stopped."""
         cfg = self.cfg
         graph = self._crop_graph()
         size = cfg.crop_size
         ref = self._reference_size(hands)
         hands = list(hands)
-        passes = 0
-        for region in regions:
-            for flip in (False, True):
-                if passes >= cfg.max_passes or len(hands) >= self.max_hands:
-                    return hands
-                passes += 1
-                self.stats["passes"] += 1
-                crop = crop_region(image, region, size, flip)
-                res = graph.process(np.ascontiguousarray(crop))
-                if not res.multi_hand_landmarks:
+        tries = [(r, f) for r in regions for f in (False, True)]
+        if max_passes < len(tries):
+            start = self._probe % len(tries)
+            tries = tries[start:] + tries[:start]
+            self._probe += max_passes
+        for passes, (region, flip) in enumerate(tries):
+            if passes >= max_passes or len(hands) >= self.max_hands:
+                return hands
+            self.stats["passes"] += 1
+            crop = crop_region(image, region, size, flip)
+            res = graph.process(np.ascontiguousarray(crop))
+            if not res.multi_hand_landmarks:
+                continue
+            worlds = res.multi_hand_world_landmarks or [None] * len(res.multi_hand_landmarks)
+            for lm, world, hd in zip(res.multi_hand_landmarks, worlds, res.multi_handedness):
+                cls = hd.classification[0]
+                if cls.score < cfg.min_score:
                     continue
-                worlds = res.multi_hand_world_landmarks or [None] * len(res.multi_hand_landmarks)
-                for lm, world, hd in zip(res.multi_hand_landmarks, worlds, res.multi_handedness):
-                    cls = hd.classification[0]
-                    if cls.score < cfg.min_score:
-                        continue
-                    kp = np.array([[p.x, p.y] for p in lm.landmark])
-                    w3 = (np.array([[p.x, p.y, p.z] for p in world.landmark]) if world is not None
-                          else np.zeros((21, 3)))
-                    obs = observation_from_crop(kp, w3, cls.label, float(cls.score), region, size, flip)
-                    if self._accept(obs, hands, region, ref, image.shape[1], image.shape[0]):
-                        hands.append(obs)
-                        self.stats["recovered"] += 1
+                kp = np.array([[p.x, p.y] for p in lm.landmark])
+                w3 = (np.array([[p.x, p.y, p.z] for p in world.landmark]) if world is not None
+                      else np.zeros((21, 3)))
+                obs = observation_from_crop(kp, w3, cls.label, float(cls.score), region, size, flip)
+                if self._accept(obs, hands, region, ref, image.shape[1], image.shape[0]):
+                    hands.append(obs)
+                    self.stats["recovered"] += 1
         return hands
+
+    def _landmark_model(self):
+        if self._landmarks is None:
+            import os
+
+            from lagc_hand.engines.landmark_model import HandLandmarkModel
+
+            # Video: one thread (chunks run in parallel workers); a still's grid may use the cores.
+            threads = min(4, os.cpu_count() or 1) if self.still else 1
+            self._landmarks = HandLandmarkModel(threads=threads)
+        return self._landmarks
+
+    def _refind(self, image: np.ndarray, hands: list[HandObservation]) -> list[HandObservation]:
+        """Look for each recently seen, now missing hand where MediaPipe would track it next:
+        the region of its last keypoints moved on at its velocity (one landmark pass, a
+        mirrored one if that fails).  Cheaper than the crop graph (no palm detection), and
+        the hand is kept only with a high presence score and when it is no hand found already."""
+        from lagc_hand.engines.landmark_model import roi_from_keypoints
+
+        cfg = self.cfg
+        recent = [s for s in self._slots if 0 < self._frame - s.seen <= cfg.memory_frames]
+        hands = list(hands)
+        ref = self._reference_size(hands)
+        H, W = image.shape[:2]
+        for s in self._missing(recent, hands):
+            if len(hands) >= self.max_hands or not self._in_image(self._predicted_box(s), W, H):
+                break
+            roi = roi_from_keypoints(s.hand.keypoints2d + s.velocity * (self._frame - s.seen))
+            region = Region(roi.cx - roi.side / 2, roi.cy - roi.side / 2, roi.side, "predicted_roi")
+            for flip in (False, True):
+                res = self._landmark_model().run(image, roi, flip)
+                self.stats["landmark_passes"] += 1
+                if res.presence < cfg.predicted_presence:
+                    continue
+                obs = res.observation(recovered="predicted_roi", flipped=flip)
+                if self._accept(obs, hands, region, ref, W, H):
+                    hands.append(obs)
+                    self.stats["refound"] += 1
+                    break
+        return hands
+
+    def _still_candidates(self, image: np.ndarray, hands: list[HandObservation]) -> list[HandObservation]:
+        """Stills: add the hands the palm detector missed, from body-guided regions and the
+        multi-scale grid (:mod:`.candidates`), none on a hand already found; best first."""
+        from lagc_hand.engines import candidates as cand
+
+        cfg = self.cfg.candidates
+        model = self._landmark_model()
+        n0 = model.calls
+        if self._pose is None:
+            self._pose = cand.PoseModel()
+        pose = self._pose(image)
+        rois = [r for _, r in cand.body_rois(pose, cfg)] if pose is not None else []
+        new = cand.confirm(model, image, rois, hands, cfg, source="body") if rois else []
+        H, W = image.shape[:2]
+        new += cand.confirm(model, image, cand.grid_rois(W, H, cfg), list(hands) + new, cfg, source="grid")
+        self.stats["landmark_passes"] += model.calls - n0
+        self.stats["candidates"] += len(new)
+        return list(hands) + sorted(new, key=lambda h: -h.score)
 
     def _accept(self, obs: HandObservation, hands: list[HandObservation], region: Region,
                 ref: Optional[float], W: int, H: int) -> bool:
         cfg = self.cfg
         if any(same_hand(h, obs, cfg.dedup)[0] for h in hands):
             return False
+        b = keypoint_box(obs.keypoints2d)
+        if any(box_iou(b, keypoint_box(h.keypoints2d)) > cfg.max_iou for h in hands):
+            return False
+        if self._frame - self._pair_seen > cfg.pair_memory:
+            for h in hands:
+                hb = keypoint_box(h.keypoints2d)
+                small, big = (b, hb) if hand_size(obs.keypoints2d) <= hand_size(h.keypoints2d) else (hb, b)
+                if box_iou(b, hb) > cfg.overlap_iou or box_inside(small, big) > 0.5:
+                    return False  # no sign of two hands here: a second fit of the one hand
         kp = obs.keypoints2d
         c = kp.mean(0)
         if not (region.x0 <= c[0] <= region.x0 + region.side and region.y0 <= c[1] <= region.y0 + region.side):

@@ -1,0 +1,209 @@
+"""MediaPipe's hand landmark model run directly, on a rotated region we choose.
+
+The ``mediapipe==0.10.21`` wheel bundles ``hand_landmark_full.tflite``; the
+LiteRT interpreter (``ai-edge-litert``) runs it without MediaPipe's graph, so
+the caller decides where to look (a predicted region, a body wrist, a grid
+cell) and the engine does not depend on the legacy ``mp.solutions`` API.
+
+Model contract (that of MediaPipe's ``hand_landmark_cpu`` graph, checked
+against MediaPipe's own output in ``tests/test_landmark_model.py``):
+
+* input (1, 224, 224, 3) float32 RGB in [0, 1]: the square region
+  :class:`Roi` resampled bilinearly, borders replicated;
+* ``Identity``   (1, 63): 21 x (x, y, z) in input pixels; z is relative depth
+  in input pixels x 0.4 (MediaPipe's ``normalize_z: 0.4``);
+* ``Identity_1`` (1, 1): hand presence in [0, 1];
+* ``Identity_2`` (1, 1): P(label "Left") of MediaPipe's selfie-convention
+  handedness, i.e. P(right hand) in an un-mirrored image;
+* ``Identity_3`` (1, 63): 21 x (x, y, z) world landmarks in metres, axes of
+  the *region* (rotated with it), origin near the hand's centre.
+
+:func:`roi_from_keypoints` is MediaPipe's landmarks -> next-frame region rule
+(tracking); :func:`roi_from_palm` is its palm-detection -> region rule.
+Pixel coordinates are full-image pixels, x right, y down.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import numpy as np
+
+from lagc_hand.engines.base import HandObservation
+from lagc_hand.engines.dedup import keypoint_box
+from lagc_hand.errors import EngineUnavailable
+
+INPUT_SIZE = 224
+#: The model's z is relative depth x this factor (MediaPipe's ``normalize_z``).
+Z_NORMALIZE = 0.4
+#: Keypoints MediaPipe uses for the tracking region (the stable ones: no finger tips).
+ROI_POINTS = np.array([0, 1, 2, 3, 5, 6, 9, 10, 13, 14, 17, 18])
+
+
+@dataclass(frozen=True)
+class Roi:
+    """A square image region turned by ``angle``.
+
+    cx, cy: centre (pixels); side: side length (pixels); angle: radians, the
+    region's +x axis is the image's +x turned by ``angle`` towards +y (MediaPipe's
+    ``NormalizedRect.rotation``).  With angle 0 the region is upright; a hand
+    whose fingers point along -y of the region is what the model expects.
+    """
+
+    cx: float
+    cy: float
+    side: float
+    angle: float = 0.0
+
+    def matrix(self, size: int = INPUT_SIZE) -> np.ndarray:
+        """(2, 3) affine map from region pixels (0..size) to image pixels."""
+        c, s = np.cos(self.angle), np.sin(self.angle)
+        k = self.side / size
+        R = np.array([[c, -s], [s, c]]) * k
+        t = np.array([self.cx, self.cy]) - R @ np.array([size / 2.0, size / 2.0])
+        return np.hstack([R, t[:, None]])
+
+    def to_image(self, pts: np.ndarray, size: int = INPUT_SIZE) -> np.ndarray:
+        """(N, 2) region pixels -> (N, 2) image pixels."""
+        M = self.matrix(size)
+        return np.asarray(pts, np.float64) @ M[:, :2].T + M[:, 2]
+
+
+def crop(image: np.ndarray, roi: Roi, size: int = INPUT_SIZE) -> np.ndarray:
+    """(size, size, 3) uint8 crop of ``roi`` from ``image`` (H, W, 3), bilinear,
+    borders replicated."""
+    import cv2
+
+    M = roi.matrix(size)
+    return cv2.warpAffine(image, M, (size, size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                          borderMode=cv2.BORDER_REPLICATE)
+
+
+def _normalize_radians(a: float) -> float:
+    return float(a - 2 * np.pi * np.floor((a + np.pi) / (2 * np.pi)))
+
+
+def _rect_to_roi(cx: float, cy: float, w: float, h: float, angle: float, scale: float, shift_y: float) -> Roi:
+    """MediaPipe's RectTransformationCalculator (shift along the rect's own y, square_long, scale)."""
+    cx += -h * shift_y * np.sin(angle)
+    cy += h * shift_y * np.cos(angle)
+    return Roi(float(cx), float(cy), float(max(w, h) * scale), float(angle))
+
+
+def roi_from_keypoints(kp2d: np.ndarray, scale: float = 2.0, shift_y: float = -0.1) -> Roi:
+    """The region MediaPipe tracks a hand with in the next frame, from (21, 2)
+    keypoints (pixels): rotation from the wrist to the index/middle/ring MCP
+    average, box of the stable keypoints in that rotated frame, scaled by 2."""
+    k = np.asarray(kp2d, np.float64)
+    p = k[ROI_POINTS]
+    x0, y0 = k[0]
+    x1, y1 = 0.5 * (0.5 * (k[5] + k[13]) + k[9])
+    angle = _normalize_radians(0.5 * np.pi - np.arctan2(-(y1 - y0), x1 - x0))
+    c_axis = 0.5 * (p.min(0) + p.max(0))
+    ca, sa = np.cos(-angle), np.sin(-angle)
+    q = (p - c_axis) @ np.array([[ca, sa], [-sa, ca]])  # rotate by -angle
+    lo, hi = q.min(0), q.max(0)
+    pc = 0.5 * (lo + hi)
+    c, s = np.cos(angle), np.sin(angle)
+    centre = np.array([pc[0] * c - pc[1] * s, pc[0] * s + pc[1] * c]) + c_axis
+    w, h = hi - lo
+    return _rect_to_roi(centre[0], centre[1], w, h, angle, scale, shift_y)
+
+
+def roi_from_palm(box: np.ndarray, wrist: np.ndarray, middle: np.ndarray) -> Roi:
+    """MediaPipe's palm-detection -> landmark region: box (x0, y0, x1, y1) of the palm
+    and its wrist / middle-finger-base points (pixels); scale 2.6, shift -0.5."""
+    angle = _normalize_radians(0.5 * np.pi - np.arctan2(-(middle[1] - wrist[1]), middle[0] - wrist[0]))
+    cx, cy = 0.5 * (box[0] + box[2]), 0.5 * (box[1] + box[3])
+    return _rect_to_roi(cx, cy, box[2] - box[0], box[3] - box[1], angle, 2.6, -0.5)
+
+
+@dataclass
+class LandmarkResult:
+    """The model's answer on one region.
+
+    keypoints2d: (21, 2) image pixels; depth: (21,) relative depth in image pixels
+    (MediaPipe's z, negative = nearer); world: (21, 3) metres, image axes (x right,
+    y down, z away), origin near the hand's centre; presence: [0, 1];
+    p_right: P(right hand) in the un-mirrored image; roi: where it looked.
+    """
+
+    keypoints2d: np.ndarray
+    depth: np.ndarray
+    world: np.ndarray
+    presence: float
+    p_right: float
+    roi: Roi
+
+    def observation(self, **extra) -> HandObservation:
+        """As the engines' :class:`HandObservation` (score = presence)."""
+        kp = self.keypoints2d.astype(np.float32)
+        return HandObservation(keypoints2d=kp, keypoints3d=self.world.astype(np.float32),
+                               handedness=float(np.clip(self.p_right, 0, 1)),
+                               score=float(np.clip(self.presence, 0, 1)),
+                               box=keypoint_box(kp).astype(np.float32), extra=dict(extra))
+
+
+def model_path(name: str = "hand_landmark_full.tflite") -> str:
+    """Path of a model file bundled in the mediapipe wheel (``modules/*/name``)."""
+    try:
+        import mediapipe
+    except Exception as exc:  # ImportError or a broken native library
+        raise EngineUnavailable(f"MediaPipe cannot be loaded here ({exc}); install mediapipe==0.10.21") from None
+    root = os.path.join(os.path.dirname(mediapipe.__file__), "modules")
+    for sub in sorted(os.listdir(root)):
+        p = os.path.join(root, sub, name)
+        if os.path.isfile(p):
+            return p
+    raise EngineUnavailable(f"{name} is not bundled in this mediapipe ({root}); install mediapipe==0.10.21")
+
+
+class HandLandmarkModel:
+    """``hand_landmark_full.tflite`` on chosen regions (one interpreter; calls are serialised)."""
+
+    def __init__(self, path: Optional[str] = None, threads: int = 1) -> None:
+        try:
+            from ai_edge_litert.interpreter import Interpreter
+        except Exception as exc:
+            raise EngineUnavailable(f"the LiteRT interpreter cannot be loaded ({exc}); "
+                                    "install ai-edge-litert") from None
+        self._it = Interpreter(model_path=path or model_path(), num_threads=int(threads))
+        self._it.allocate_tensors()
+        self._in = self._it.get_input_details()[0]["index"]
+        outs = {d["name"]: d["index"] for d in self._it.get_output_details()}
+        self._out = [outs[n] for n in ("Identity", "Identity_1", "Identity_2", "Identity_3")]
+        self._lock = threading.Lock()
+        self.calls = 0
+
+    def run(self, image: np.ndarray, roi: Roi, flip: bool = False) -> LandmarkResult:
+        """Run the model on ``roi`` of ``image`` ((H, W, 3) uint8 RGB).
+
+        flip: mirror the crop left-right before the model and undo it on the
+        output (the 3D hand is un-mirrored, the side inverted): the model sometimes
+        sees a hand of an interacting pair only in the mirror image.
+        """
+        patch = crop(image, roi)
+        if flip:
+            patch = patch[:, ::-1]
+        x = (patch.astype(np.float32) * (1.0 / 255.0))[None]
+        with self._lock:
+            self._it.set_tensor(self._in, np.ascontiguousarray(x))
+            self._it.invoke()
+            lm, flag, hand, world = (self._it.get_tensor(i).reshape(-1).copy() for i in self._out)
+            self.calls += 1
+        lm = lm.reshape(21, 3).astype(np.float64)
+        world = world.reshape(21, 3).astype(np.float64)
+        p_right = float(hand[0])
+        if flip:
+            lm[:, 0] = INPUT_SIZE - lm[:, 0]
+            world[:, 0] = -world[:, 0]
+            p_right = 1.0 - p_right
+        c, s = np.cos(roi.angle), np.sin(roi.angle)
+        world[:, :2] = world[:, :2] @ np.array([[c, s], [-s, c]])  # region axes -> image axes
+        return LandmarkResult(keypoints2d=roi.to_image(lm[:, :2]), depth=lm[:, 2] / Z_NORMALIZE * roi.side / INPUT_SIZE,
+                              world=world, presence=float(flag[0]), p_right=p_right, roi=roi)
+
+    def run_many(self, image: np.ndarray, rois: Sequence[Roi], flip: bool = False) -> list[LandmarkResult]:
+        return [self.run(image, r, flip) for r in rois]
