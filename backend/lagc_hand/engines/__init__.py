@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-from typing import Any
+import os
+from typing import Any, Optional
 
 from lagc_hand.engines.base import Engine, FrameObservations, HandObservation
 from lagc_hand.errors import EngineUnavailable
@@ -42,6 +43,25 @@ def available_engines() -> list[str]:
     return out
 
 
+def check_engine(name: str, checkpoint: Optional[str] = None) -> None:
+    """Raise :class:`EngineUnavailable` (a message for the user) when engine ``name``
+    cannot run with these options, without building it: unknown or missing here, or
+    ``lagc`` without a checkpoint file.  The one statement of these rules, used by
+    :func:`create_engine` and by the server before it queues a job."""
+    if name not in ENGINES:
+        raise EngineUnavailable(f"unknown engine {name!r}; available: {', '.join(ENGINES)}")
+    if name not in available_engines():
+        raise EngineUnavailable(f"the {name!r} engine is not part of this build; available: "
+                                f"{', '.join(available_engines())}")
+    if name == "lagc":
+        if not checkpoint:
+            raise EngineUnavailable(
+                "the 'lagc' engine needs a trained LAGC-Hand checkpoint; pass one with --checkpoint "
+                "(or the checkpoint option), or use the default 'mediapipe' engine")
+        if not os.path.isfile(checkpoint):
+            raise EngineUnavailable(f"the 'lagc' engine's checkpoint {checkpoint!r} is not a file")
+
+
 def create_engine(name: str = "mediapipe", **kwargs: Any) -> Engine:
     """Create engine ``name`` with engine-specific keyword options.
 
@@ -49,8 +69,7 @@ def create_engine(name: str = "mediapipe", **kwargs: Any) -> Engine:
     name is unknown or the engine cannot run here (module missing, no
     checkpoint, ...).
     """
-    if name not in ENGINES:
-        raise EngineUnavailable(f"unknown engine {name!r}; available: {', '.join(ENGINES)}")
+    check_engine(name, kwargs.get("checkpoint"))
     module_name, factory = ENGINES[name]
     try:
         module = importlib.import_module(module_name)
@@ -60,15 +79,10 @@ def create_engine(name: str = "mediapipe", **kwargs: Any) -> Engine:
                 f"the {name!r} engine is not part of this build (module {module_name} is missing)"
             ) from None
         raise
-    if name == "lagc" and not kwargs.get("checkpoint"):
-        raise EngineUnavailable(
-            "the 'lagc' engine needs a trained LAGC-Hand checkpoint; pass one with --checkpoint "
-            "(or the checkpoint option), or use the default 'mediapipe' engine"
-        )
     if hasattr(module, factory):
         return getattr(module, factory)(**kwargs)
     raise EngineUnavailable(f"the {name!r} engine module {module_name} has no {factory!r} factory")
 
 
 __all__ = ["Engine", "FrameObservations", "HandObservation", "create_engine", "engine_names",
-           "available_engines", "ENGINES"]
+           "available_engines", "check_engine", "ENGINES"]

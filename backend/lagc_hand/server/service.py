@@ -9,8 +9,9 @@ import uuid
 from pathlib import Path
 from typing import Any, Optional
 
+from lagc_hand.engines import check_engine
+from lagc_hand.errors import EngineUnavailable
 from lagc_hand.options import PATH_OPTIONS
-from lagc_hand.server import frames as frames_mod
 from lagc_hand.server.config import ServerConfig
 from lagc_hand.server.errors import ApiError
 from lagc_hand.server.jobs import JobManager
@@ -36,17 +37,10 @@ def check_available(engine: str, checkpoint: Optional[str], device: str) -> None
     a CUDA device on a build or machine without one (422 ``device_unavailable``),
     an engine that is missing or lacks its checkpoint (422 ``engine_unavailable``).
     Without this the job would be accepted and fail minutes later."""
-    if engine not in frames_mod.available_engines():
-        raise ApiError(422, "engine_unavailable",
-                       f"the {engine!r} engine is not part of this installation; available: "
-                       f"{', '.join(frames_mod.available_engines())}")
-    if engine == "lagc":
-        if not checkpoint:
-            raise ApiError(422, "engine_unavailable",
-                           "the 'lagc' engine needs a trained LAGC-Hand checkpoint (options.checkpoint); "
-                           "or use the default 'mediapipe' engine")
-        if not os.path.isfile(checkpoint):
-            raise ApiError(422, "engine_unavailable", f"options.checkpoint: {checkpoint!r} is not a file")
+    try:
+        check_engine(engine, checkpoint)
+    except EngineUnavailable as exc:
+        raise ApiError(422, "engine_unavailable", str(exc)) from None
     if device == "cuda" and not cuda_available():
         raise ApiError(422, "device_unavailable",
                        "device 'cuda' was asked for, but this server's torch has no usable CUDA device "
