@@ -10,7 +10,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from lagc_hand_blender.core.skeleton import PUBLIC_PARENTS
 
 #: Per-joint feature width: 3D (3), 2D about the root in metres (2), 2D (2), confidence (1), flags (3).
 FEATURES = 11
@@ -42,16 +41,6 @@ class RefinerInput:
 def normalise_pixels(keypoints2d: np.ndarray, K: np.ndarray) -> np.ndarray:
     """(..., 2) pixels -> normalised image coordinates with intrinsics K (3, 3)."""
     return (np.asarray(keypoints2d, np.float64) - K[:2, 2]) / np.array([K[0, 0], K[1, 1]])
-
-
-def adjacency() -> np.ndarray:
-    """(21, 21) float32 symmetric-normalised skeleton adjacency with self loops."""
-    a = np.eye(21)
-    for j, p in enumerate(PUBLIC_PARENTS):
-        if p >= 0:
-            a[j, p] = a[p, j] = 1.0
-    d = 1.0 / np.sqrt(a.sum(1))
-    return (a * d[:, None] * d[None]).astype(np.float32)
 
 
 def initial_roots(k2: torch.Tensor, k3: torch.Tensor) -> torch.Tensor:

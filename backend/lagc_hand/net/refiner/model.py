@@ -28,7 +28,8 @@ from torch import nn
 
 from ..attention import make_attention
 from ..graph_module import GCNBlock
-from .features import FEATURES, adjacency
+from ..hamba import skeleton_adjacency
+from .features import FEATURES
 
 
 @dataclass
@@ -72,7 +73,7 @@ class TwoHandRefiner(nn.Module):
         super().__init__()
         self.cfg = cfg
         d = cfg.dim
-        self.register_buffer("adj", torch.from_numpy(adjacency()), persistent=False)
+        self.register_buffer("adj", skeleton_adjacency(), persistent=False)
         self.embed = nn.Linear(FEATURES, d)
         self.root_embed = nn.Linear(3, d)
         self.joint_embed = nn.Parameter(torch.zeros(1, 1, 21, d))
