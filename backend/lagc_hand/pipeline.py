@@ -3,7 +3,7 @@
 :func:`run_pipeline` is what :func:`lagc_hand.api.reconstruct` calls; every
 front end goes through it.  Each stage lives in its own package; this module
 only chains them -- one named call per stage (:func:`_decode_and_detect`,
-:func:`_track`, :func:`_place`, :func:`_fit_and_clean` with the fit itself in
+:func:`_track`, :func:`_camera`, :func:`_refine`, :func:`_place`, :func:`_fit_and_clean` with the fit itself in
 :func:`_fit_one_hand` and the motion assembler in :mod:`lagc_hand.fitting.motion`,
 :func:`_motion`) -- reports progress and collects the summary.  torch is
 imported at module level: every caller imports this module only when it runs
@@ -110,8 +110,10 @@ def run_pipeline(
     src, detected = _decode_and_detect(Path(video), options, run)
     use_interaction = INTERACTION_DEFAULT if interaction is None else bool(interaction)
     tracking = _track(detected, src.info.width if use_interaction else None, run)
-    use_refiner = REFINER_DEFAULT if refiner is None else bool(refiner)
-    cam, placements = _place(tracking, src, options, use_refiner, run)
+    cam = _camera(tracking, src, options, run)
+    if REFINER_DEFAULT if refiner is None else bool(refiner):
+        tracking = _refine(tracking, cam.K, run)
+    placements = _place(tracking, cam.K, run)
     if intermediates is not None:
         intermediates.update(observations=detected.observations, tracking=tracking, placements=placements,
                              intrinsics=cam.K, camera=cam)
@@ -166,10 +168,9 @@ def _track(detected: DetectResult, interaction_width: Optional[int], run: _Run) 
     return tracking
 
 
-def _place(tracking: TrackingResult, src: VideoSource, options: ReconstructOptions, refine: bool,
-           run: _Run) -> tuple[CameraModel, dict[str, Placement]]:
-    """The camera from the options, the detected keypoints undistorted to its pinhole
-    K (in ``tracking``, so the file stores them), and each hand placed in the camera frame."""
+def _camera(tracking: TrackingResult, src: VideoSource, options: ReconstructOptions, run: _Run) -> CameraModel:
+    """The camera from the options; the detected keypoints undistorted to its pinhole
+    K (in ``tracking``, so the file stores them)."""
     n = len(tracking.tracks[SIDES[0]].present)
     run.report(Progress("place", n, n))
     t0 = time.perf_counter()
@@ -179,13 +180,16 @@ def _place(tracking: TrackingResult, src: VideoSource, options: ReconstructOptio
         tr = tracking.tracks[s]
         tr.keypoints2d = undistort_keypoints(tr.keypoints2d, cam, tr.present)
     run.add("place", time.perf_counter() - t0)
-    if refine:
-        tracking = _refine(tracking, cam.K, run)
+    return cam
+
+
+def _place(tracking: TrackingResult, K: np.ndarray, run: _Run) -> dict[str, Placement]:
+    """Each hand's root in the camera frame of ``K`` (3, 3)."""
     t0 = time.perf_counter()
     placements = {s: place_hand(tracking.tracks[s].keypoints3d, tracking.tracks[s].keypoints2d,
-                                tracking.tracks[s].present, cam.K) for s in SIDES}
+                                tracking.tracks[s].present, K) for s in SIDES}
     run.add("place", time.perf_counter() - t0)
-    return cam, placements
+    return placements
 
 
 def _refine(tracking: TrackingResult, K: np.ndarray, run: _Run) -> TrackingResult:
