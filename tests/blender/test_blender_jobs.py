@@ -247,15 +247,20 @@ def test_start_backend_operator_reports_a_bad_command(clean):
 # ----------------------------------------------------------------------------- the real backend
 
 
-def test_against_the_real_server(clean, tmp_path):
-    launcher = pytest.importorskip("lagc_hand.server.launcher", reason="the backend package is not installed here")
+def _noise_video(path, frames: int, seed: int) -> str:
+    """A 160x120, 30 fps mp4 of random noise (no hands) with ``frames`` frames."""
     cv2 = pytest.importorskip("cv2")
-    video = str(tmp_path / "noise.mp4")
-    writer = cv2.VideoWriter(video, cv2.VideoWriter_fourcc(*"mp4v"), 30.0, (160, 120))
-    rng = np.random.default_rng(0)
-    for _ in range(6):
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 30.0, (160, 120))
+    rng = np.random.default_rng(seed)
+    for _ in range(frames):
         writer.write(rng.integers(0, 255, (120, 160, 3), dtype=np.uint8))
     writer.release()
+    return str(path)
+
+
+def test_against_the_real_server(clean, tmp_path):
+    launcher = pytest.importorskip("lagc_hand.server.launcher", reason="the backend package is not installed here")
+    video = _noise_video(tmp_path / "noise.mp4", 6, seed=0)
     server = launcher.ServerProcess(tmp_path / "srv").start()
     try:
         _configure(clean, server.url, str(server.token_file), video, tmp_path / "res")
@@ -527,13 +532,7 @@ def test_real_backend_restarting_mid_job(tmp_path):
     and state: the runner rides out the downtime, learns the job was interrupted,
     and the resubmitted job runs to the end."""
     launcher = pytest.importorskip("lagc_hand.server.launcher", reason="the backend package is not installed here")
-    cv2 = pytest.importorskip("cv2")
-    video = str(tmp_path / "long_noise.mp4")
-    writer = cv2.VideoWriter(video, cv2.VideoWriter_fourcc(*"mp4v"), 30.0, (160, 120))
-    rng = np.random.default_rng(1)
-    for _ in range(900):
-        writer.write(rng.integers(0, 255, (120, 160, 3), dtype=np.uint8))
-    writer.release()
+    video = _noise_video(tmp_path / "long_noise.mp4", 900, seed=1)
     server = launcher.ServerProcess(tmp_path / "srv").start()
     try:
         client = client_mod.Client(server.url, str(server.token_file))
