@@ -73,3 +73,29 @@ def test_reconstruct_is_quiet_unless_verbose(tmp_path):
     p = subprocess.run([sys.executable, "-m", "lagc_hand.cli", "reconstruct", str(tmp_path / "nope.mp4"),
                         "-o", str(tmp_path / "x.npz")], capture_output=True, text=True, timeout=120, env=_env())
     assert p.returncode != 0 and "no such file" in p.stderr
+
+
+def test_server_job_log_is_quiet_unless_verbose(tmp_path):
+    """A real `lagc-hand serve` running a job on the sample: the server log (its job worker's
+    stderr included) has no native info/warning line; `lagc-hand --verbose serve` shows them."""
+    from test_server_harness import ServerProcess, wait_for
+
+    logs = {}
+    for verbose in (False, True):
+        # --verbose is global; the CLI takes it from anywhere on the command line.
+        srv = ServerProcess(tmp_path / f"srv{int(verbose)}", "--allow-dir", str(SAMPLE.parent),
+                            *(["--verbose"] if verbose else []))
+        srv.start()
+        try:
+            with srv.client() as c:
+                job = c.post("/api/v1/jobs/from-path",
+                             json={"path": str(SAMPLE), "options": {"frame_start": 0, "frame_end": 6}}).json()
+                job = wait_for(c, job["id"], ("done", "failed"), timeout=240)
+                assert job["state"] == "done", job
+        finally:
+            assert srv.stop() == 0
+        logs[verbose] = Path(srv.log_path).read_bytes().splitlines()
+    quiet_noise = [ln for ln in logs[False] if is_native_noise(ln)]
+    assert not quiet_noise, quiet_noise[:5]
+    assert any(is_native_noise(ln) for ln in logs[True]), \
+        "the verbose server printed no native line at all: the quiet check proves nothing"

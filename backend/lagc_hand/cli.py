@@ -79,9 +79,10 @@ def main(argv: list[str] | None = None) -> int:
         from lagc_hand import quiet
         from lagc_hand.errors import LagcHandError
 
-        # Before any engine loads MediaPipe.  Not for the server: it is a log, not a
-        # terminal, and its job processes must not depend on a pipe the server
-        # process owns (they outlive a killed server for a moment).
+        # Before any engine loads MediaPipe.  Not for the server process itself: its
+        # job processes must not depend on a pipe the server owns (they outlive a
+        # killed server for a moment), so each worker filters its own fd 2.
+        quiet.set_verbose(verbose)
         quiet.install(verbose or name == "serve")
 
         try:

@@ -35,6 +35,9 @@ NATIVE_NOISE = re.compile(
 )
 #: Environment variables asking native libraries for warnings and up only.
 NATIVE_ENV = {"GLOG_minloglevel": "2", "TF_CPP_MIN_LOG_LEVEL": "2"}
+#: Set to "1" by ``lagc-hand --verbose``: processes started from it (the server's job
+#: workers) then show the native lines too.
+VERBOSE_ENV = "LAGC_HAND_VERBOSE"
 
 _filter: Optional["_Fd2Filter"] = None
 _lock = threading.Lock()
@@ -114,6 +117,19 @@ def install(verbose: bool = False) -> None:
             except OSError:  # no fd 2 to filter (closed, odd embedding): leave it be
                 return
             atexit.register(uninstall)
+
+
+def set_verbose(verbose: bool) -> None:
+    """Record the user's ``--verbose`` for child processes (see :data:`VERBOSE_ENV`)."""
+    if verbose:
+        os.environ[VERBOSE_ENV] = "1"
+    else:
+        os.environ.pop(VERBOSE_ENV, None)
+
+
+def verbose_requested() -> bool:
+    """Whether ``--verbose`` was given to the process that started this one."""
+    return os.environ.get(VERBOSE_ENV) == "1"
 
 
 def uninstall() -> None:

@@ -68,6 +68,11 @@ def child_main(conn, nice: int, torch_threads: int) -> None:
             os.nice(nice)
         except OSError:
             pass
+    from lagc_hand import quiet
+
+    # The server's log shows MediaPipe's / TFLite's native info lines only with --verbose;
+    # before the warm-up, which loads them.
+    quiet.install(quiet.verbose_requested())
     from lagc_hand.api import Progress, ReconstructOptions, reconstruct
     from lagc_hand.errors import Cancelled, LagcHandError
     from lagc_hand_blender.core import handmotion
