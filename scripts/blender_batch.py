@@ -50,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--server", default=None, metavar="URL", help="reconstruct through a running lagc-hand serve")
     p.add_argument("--token-file", default=None, help="the server's token file (default: the add-on's default)")
     p.add_argument("--timeout", type=float, default=3600.0, help="seconds to wait for one server job")
+    p.add_argument("--max-influences", type=int, default=0, metavar="N",
+                   help="skin weights kept per vertex in blend/fbx/glb (4 for game engines; 0 = all)")
     p.add_argument("--force", action="store_true")
     return p
 
@@ -124,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
         try:
             formats = parse_formats(args.format)
             options = {"engine": args.engine, "smoothing": args.smoothing, "stride": args.stride}
-            tasks = make_tasks(args.inputs, args.out, formats, options, force=args.force)
+            tasks = make_tasks(args.inputs, args.out, formats, options, force=args.force,
+                               max_influences=args.max_influences)
         except LagcHandError as exc:
             print(f"blender_batch: error: {exc}", file=sys.stderr)
             return 2
@@ -156,7 +159,8 @@ def main(argv: list[str] | None = None) -> int:
             npz = fetch_from_server(video, os.path.join(out, f"{name}.npz"), args.server, args.token_file,
                                     {"engine": args.engine, "smoothing": args.smoothing, "stride": args.stride},
                                     args.timeout)
-            written = write_scene_files(npz, out, formats, video_path=video, name=name)
+            written = write_scene_files(npz, out, formats, video_path=video, name=name,
+                                        max_influences=args.max_influences)
             print(f"[{i}/{len(args.inputs)}] {name}: done {', '.join(written)} (no QA report: backend not installed)")
         except Exception as exc:  # noqa: BLE001
             print(f"[{i}/{len(args.inputs)}] {name}: FAILED - {exc}", flush=True)

@@ -180,6 +180,31 @@ def test_outputs_load_back_in_blender(first_run):
     assert "Frames: 20" in text
 
 
+def _max_vertex_influences(blend: Path) -> int:
+    """Most non-zero skin weights on one vertex of the meshes in the ``.blend`` file."""
+    import bpy
+
+    bpy.ops.wm.open_mainfile(filepath=str(blend))
+    meshes = [o for o in bpy.data.objects if o.type == 'MESH']
+    assert meshes
+    return max(sum(g.weight > 1e-6 for g in v.groups) for o in meshes for v in o.data.vertices)
+
+
+def test_max_influences_reaches_the_scene_files(first_run, tmp_path):
+    """--max-influences 4 (game engines): the scene's vertices carry at most 4 weights (the FBX
+    exporter writes them as they are; glTF's exporter cuts to 4 on its own); the default keeps
+    the model's (some vertices have 5)."""
+    pytest.importorskip("bpy")
+    out, _ = first_run
+    p = batch(str(out / "wave" / "wave.npz"), "--out", str(tmp_path / "o"), "--format", "blend",
+              "--max-influences", "4")
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert _max_vertex_influences(tmp_path / "o" / "wave" / "wave.blend") <= 4
+    assert _max_vertex_influences(out / "wave" / "wave.blend") > 4
+    p = batch(str(out / "wave" / "wave.npz"), "--out", str(tmp_path / "o2"), "--max-influences", "-1")
+    assert p.returncode == 2 and "--max-influences" in p.stderr
+
+
 def test_bad_arguments_are_clear(tmp_path):
     p = batch(str(tmp_path / "nope.mp4"), "--out", str(tmp_path / "o"))
     assert p.returncode == 2 and "no such file" in p.stderr

@@ -83,9 +83,14 @@ def parse_formats(text: str) -> tuple:
     return fmts
 
 
-def make_tasks(inputs: Iterable[str], out_dir: str, formats: tuple, options: dict, force: bool = False) -> list[VideoTask]:
+def make_tasks(inputs: Iterable[str], out_dir: str, formats: tuple, options: dict, force: bool = False,
+               max_influences: int = 0) -> list[VideoTask]:
+    """One task per input; ``max_influences`` (0..8, 0 = all) limits the scene files' skin weights."""
+    if not 0 <= int(max_influences) <= 8:
+        raise InputError(f"--max-influences must be 0 (all) to 8, got {max_influences}")
     paths = discover(inputs)
-    return [VideoTask(str(p), os.path.join(out_dir, name), name, tuple(formats), dict(options), force)
+    return [VideoTask(str(p), os.path.join(out_dir, name), name, tuple(formats), dict(options), force,
+                      int(max_influences))
             for p, name in zip(paths, output_names(paths))]
 
 

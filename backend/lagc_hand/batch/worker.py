@@ -47,6 +47,8 @@ class VideoTask:
     formats: tuple
     options: dict = field(default_factory=dict)
     force: bool = False
+    #: Skin weights kept per vertex in the scene files (blend/fbx/glb); 0 = all of the model's.
+    max_influences: int = 0
 
 
 @dataclass
@@ -199,7 +201,8 @@ def _process(task: VideoTask, report: Callable[[dict], None]) -> tuple[dict, dic
         from lagc_hand_blender.blender.export import write_scene_files
 
         video = video_path if video_path and os.path.exists(video_path) else None
-        written = write_scene_files(str(npz), str(out), scene_formats, video_path=video, name=task.name)
+        written = write_scene_files(str(npz), str(out), scene_formats, video_path=video, name=task.name,
+                                    max_influences=task.max_influences)
         for fmt in scene_formats:
             outputs[fmt] = _rel(str(out), written.get(fmt, []))
         _write_json(out / MANIFEST, progress_manifest)

@@ -28,6 +28,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_option_arguments(p, exclude={"detect_workers"})
     p.add_argument("--ray", default=None, metavar="ADDRESS",
                    help="run the videos as Ray tasks: 'local' starts a local cluster, else a cluster address")
+    p.add_argument("--max-influences", type=int, default=0, metavar="N",
+                   help="skin weights kept per vertex in blend/fbx/glb, renormalised (4 for game engines; "
+                        "default 0 = all of the model's)")
     p.add_argument("--force", action="store_true", help="redo videos that are already finished")
     p.add_argument("--json", action="store_true", help="print the per-video results as JSON at the end")
 
@@ -42,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     # Videos already run side by side: each video's detection gets its share of the cores.
     detect_workers = 0 if args.workers <= 1 else max(1, available_cores() // args.workers)
     options = options_from_args(args, detect_workers=detect_workers).to_dict()
-    tasks = make_tasks(args.inputs, args.out, formats, options, force=args.force)
+    tasks = make_tasks(args.inputs, args.out, formats, options, force=args.force, max_influences=args.max_influences)
 
     def printer(line: str) -> None:
         print(line, flush=True)
