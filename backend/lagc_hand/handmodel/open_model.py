@@ -17,9 +17,10 @@ How the hand is made, all from numbers written here (no scanned or third-party d
    never leaks to its neighbour through the air); ``J_regressor`` = sparse
    non-negative vertex weights that reproduce each designed joint exactly;
    fingertip vertices at the tip pads.
-4. **Shape space** (``B = 10``, 5 used): overall size, finger lengths, palm
-   width, finger thickness, palm thickness; one unit = about one standard
-   deviation of adult hands.  Unused columns are zero.
+4. **Shape space** (``B = 10``): overall size, finger lengths, palm width,
+   finger thickness, palm thickness, and the palm layout (palm length, the wrist
+   sideways, the thumb CMC in three directions: where detectors put these landmarks
+   differs from hand to hand); one unit = about one standard deviation.
 5. **Pose space**: PCA of generated plausible poses -> ``hands_components``
    (orthonormal 45x45) and ``hands_mean`` (a relaxed hand).
    ``posedirs`` are zero (no pose correctives).
@@ -424,13 +425,38 @@ def joint_regressor(verts, joints, k_min: int = 12) -> np.ndarray:
 
 # --- shape space ----------------------------------------------------------------
 
-def shape_directions(verts, weights, d: HandDesign) -> np.ndarray:
+#: Palm-layout directions (columns 5..9): ``(name, joint, design-frame unit vector,
+#: metres per unit beta)``.  Each moves one palm joint of the rest hand and nothing
+#: else.  Why these: the detectors' palm is laid out differently from this model's;
+#: on real clips (bench/fit_joints.py) the fit's largest 2D residuals against
+#: MediaPipe are at the thumb CMC (4-10 % of the hand size), the wrist (3-4 %) and the
+#: index / little MCPs (1-4 %), and MediaPipe's 3D palm, similarity-aligned to this
+#: model's, puts the thumb CMC ~4 mm further out and the wrist ~4 mm towards the
+#: little finger.  One unit ~ one standard deviation of where such a landmark sits
+#: (anatomy and labelling conventions), a few millimetres.
+PALM_DIRECTIONS = (
+    ("wrist sideways", 0, (0.0, 1.0, 0.0), 0.004),
+    ("thumb CMC along the palm", 13, (1.0, 0.0, 0.0), 0.005),
+    ("thumb CMC outwards", 13, (0.0, 1.0, 0.0), 0.005),
+    ("thumb CMC palmwards", 13, (0.0, 0.0, -1.0), 0.004),
+)
+#: Radius (metres) of the smooth region of the mesh moved with a palm joint: closer
+#: than the nearest other joint (the thumb CMC is 3.1 cm from the wrist).
+PALM_BUMP_RADIUS = 0.028
+#: Palm length (column 5): the finger MCP row and the fingers move along ``a`` by this
+#: fraction of their distance from the wrist per unit beta, the palm stretched between.
+PALM_LENGTH_STEP = 0.04
+
+
+def shape_directions(verts, weights, d: HandDesign, jreg=None) -> np.ndarray:
     """``(V, 3, 10)`` design-frame displacement per unit beta (~1 std):
     0 size (5.5%), 1 finger lengths (5%), 2 palm width (5%), 3 finger
-    thickness (8%), 4 palm thickness (8%); 5..9 zero."""
+    thickness (8%), 4 palm thickness (8%); the palm layout: 5 palm length (wrist to
+    MCP row, 4%), 6 wrist sideways, 7-9 thumb CMC along / across / into the palm
+    (:data:`PALM_DIRECTIONS`).  ``jreg`` (16, V): the joint regressor, to scale the
+    palm-joint columns so the joint itself moves the stated millimetres."""
     sd = np.zeros((len(verts), 3, NUM_BETAS))
     sd[:, :, 0] = verts * 0.055  # about the wrist joint (origin)
-    j = d.joints()
     for name, ids in FINGER_JOINTS.items():
         fd = d.fingers[name]
         w_f = weights[:, list(ids)].sum(1)
@@ -457,8 +483,32 @@ def shape_directions(verts, weights, d: HandDesign) -> np.ndarray:
     w_palm = weights[:, 0]
     sd[:, 1, 2] += w_palm * verts[:, 1] * 0.05
     sd[:, 2, 4] += w_palm * (verts[:, 2] - d.palm_c_offset) * 0.08
-    del j
+    sd[:, 0, 5] = _palm_length_field(verts, weights, d)
+    joints = d.joints()
+    for k, (_, joint, direction, step) in enumerate(PALM_DIRECTIONS):
+        field = _bump(verts, joints[joint], PALM_BUMP_RADIUS)
+        if jreg is not None:  # the joint is a weighted mean of nearby vertices: scale to move it ``step``
+            field = field / max(float(jreg[joint] @ field), 1e-6)
+        sd[:, :, 6 + k] = (field * step)[:, None] * np.asarray(direction, float)
     return sd
+
+
+def _bump(verts: np.ndarray, centre: np.ndarray, radius: float) -> np.ndarray:
+    """(V,) smooth weight, 1 at ``centre`` falling to 0 at ``radius`` (C1, cubic)."""
+    x = np.clip(np.linalg.norm(verts - centre, axis=1) / radius, 0.0, 1.0)
+    return 1.0 - x * x * (3.0 - 2.0 * x)
+
+
+def _palm_length_field(verts: np.ndarray, weights: np.ndarray, d: HandDesign) -> np.ndarray:
+    """(V,) displacement along ``a`` per unit palm length: the fingers (and their MCPs)
+    move with their base, the palm stretches linearly from the wrist, the thumb and
+    the forearm stay (their weights do not take part)."""
+    a_row = float(np.mean([d.fingers[n].base[0] for n in FINGERS]))
+    out = weights[:, 0] * np.clip(verts[:, 0] / a_row, 0.0, 1.0) * a_row
+    for name in FINGERS:
+        ids = list(FINGER_JOINTS[name])
+        out += weights[:, ids].sum(1) * d.fingers[name].base[0]
+    return out * PALM_LENGTH_STEP
 
 
 # --- pose space -----------------------------------------------------------------
@@ -514,7 +564,7 @@ def build_open_hand(side: str = "right", voxel: float = 0.0048, seed: int = 0,
         fd = d.fingers[name]
         target = fd.joints()[3] - fd.dirs[2] * 0.0015 + fd.pad * 0.0015
         tips.append(int(np.argmin(np.linalg.norm(verts - target, axis=1))))
-    sd = shape_directions(verts, weights, d)
+    sd = shape_directions(verts, weights, d, jreg)
 
     # design frame -> MANO model frame
     r = DESIGN_TO_MODEL
