@@ -8,7 +8,8 @@ import torch
 from lagc_hand.handmodel import load_hand_model_params, meshops
 from lagc_hand.handmodel.layer import HandModel
 from lagc_hand.handmodel.loading import open_model_path
-from lagc_hand.handmodel.open_model import DESIGN_TO_MODEL, PALM_DIRECTIONS, HandDesign, write_open_hand_assets
+from lagc_hand.handmodel.open_model import (DESIGN_TO_MODEL, NUM_BETAS, PALM_DIRECTIONS, PHALANX_STEP, HandDesign,
+                                           write_open_hand_assets)
 from lagc_hand_blender.core.skeleton import MANO_PARENTS
 
 
@@ -82,8 +83,8 @@ def test_tip_vertices_at_the_fingertips(right):
 
 def test_shape_space_directions(right):
     sd = right.shapedirs
-    assert sd.shape == (right.num_vertices, 3, 10)
-    assert np.all(np.abs(sd).reshape(-1, 10).max(0) > 0)  # all ten directions used
+    assert sd.shape == (right.num_vertices, 3, NUM_BETAS)
+    assert np.all(np.abs(sd).reshape(-1, NUM_BETAS).max(0) > 0)  # every direction used
     model = HandModel(right)
     base_j = model.rest_joints().numpy()[0]
     base_v = model.shaped_vertices().numpy()[0]
@@ -152,6 +153,27 @@ def test_palm_length_direction(right):
         assert np.linalg.norm(j1[mcp + 2] - j1[mcp]) == pytest.approx(np.linalg.norm(j0[mcp + 2] - j0[mcp]), rel=5e-3)
     assert np.linalg.norm(j1[0] - j0[0]) < 2e-4
     assert np.linalg.norm(j1[13:] - j0[13:], axis=1).max() < 1e-3  # the thumb stays (the palm skin near it moves a little)
+
+
+def test_phalanx_direction(right):
+    """Beta 10 shortens every finger's proximal phalanx and lengthens its last segment,
+    the MCPs, the fingertips, the wrist and the thumb staying where they are."""
+    model = HandModel(right)
+    b = torch.zeros(1, NUM_BETAS)
+    b[0, 10] = 1.0
+    j0, j1 = model.rest_joints()[0].numpy(), model.rest_joints(b)[0].numpy()
+    tips = right.tip_vertex_ids
+    v0, v1 = model.shaped_vertices()[0].numpy(), model.shaped_vertices(b)[0].numpy()
+    for mcp, tip in ((1, tips[1]), (4, tips[2]), (10, tips[3]), (7, tips[4])):
+        proximal = np.linalg.norm(j1[mcp + 1] - j1[mcp]) - np.linalg.norm(j0[mcp + 1] - j0[mcp])
+        last = np.linalg.norm(v1[tip] - j1[mcp + 2]) - np.linalg.norm(v0[tip] - j0[mcp + 2])
+        assert proximal == pytest.approx(-PHALANX_STEP, abs=5e-4) and last > 0.5 * PHALANX_STEP, (mcp, proximal, last)
+        assert np.linalg.norm(j1[mcp] - j0[mcp]) < 2e-4
+        assert np.linalg.norm(v1[tip] - v0[tip]) < 5e-5
+    assert np.linalg.norm(j1[[0, 13, 14, 15]] - j0[[0, 13, 14, 15]], axis=1).max() < 1e-6
+    for value in (-2.0, 2.0):
+        b[0, 10] = value
+        assert len(meshops.self_intersections(model.shaped_vertices(b).numpy()[0], right.f)) == 0
 
 
 def _flexed(params, joint, angle):

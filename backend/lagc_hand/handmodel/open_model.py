@@ -17,10 +17,13 @@ How the hand is made, all from numbers written here (no scanned or third-party d
    never leaks to its neighbour through the air); ``J_regressor`` = sparse
    non-negative vertex weights that reproduce each designed joint exactly;
    fingertip vertices at the tip pads.
-4. **Shape space** (``B = 10``): overall size, finger lengths, palm width,
-   finger thickness, palm thickness, and the palm layout (palm length, the wrist
-   sideways, the thumb CMC in three directions: where detectors put these landmarks
-   differs from hand to hand); one unit = about one standard deviation.
+4. **Shape space** (``B = 11``): overall size, finger lengths, palm width,
+   finger thickness, palm thickness (0-4, unchanged since the first version),
+   the palm layout (5 palm length, 6 the wrist sideways, 7-9 the thumb CMC in
+   three directions) and 10 the phalanx proportions: where real hands and the
+   detectors' landmarks sit differs from hand to hand there; one unit = about one
+   standard deviation.  Files written with the first ten columns (5..9 were zero)
+   give the same hand: the layer pads missing coefficients with zeros.
 5. **Pose space**: PCA of generated plausible poses -> ``hands_components``
    (orthonormal 45x45) and ``hands_mean`` (a relaxed hand).
    ``posedirs`` are zero (no pose correctives).
@@ -48,7 +51,8 @@ from lagc_hand_blender.core.skeleton import MANO_PARENTS
 
 VERSION = 1
 MODEL_ID = f"lagc-open-hand-v{VERSION}"
-NUM_BETAS = 10
+#: Shape coefficients (MANO has 10; see the module docstring, step 4).
+NUM_BETAS = 11
 
 #: Design frame (a, b, c) -> MANO model frame (x, y, z) = (-a, c, b); a proper rotation.
 DESIGN_TO_MODEL = np.array([[-1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, 1.0, 0.0]])
@@ -449,11 +453,11 @@ PALM_LENGTH_STEP = 0.04
 
 
 def shape_directions(verts, weights, d: HandDesign, jreg=None) -> np.ndarray:
-    """``(V, 3, 10)`` design-frame displacement per unit beta (~1 std):
+    """``(V, 3, NUM_BETAS)`` design-frame displacement per unit beta (~1 std):
     0 size (5.5%), 1 finger lengths (5%), 2 palm width (5%), 3 finger
     thickness (8%), 4 palm thickness (8%); the palm layout: 5 palm length (wrist to
     MCP row, 4%), 6 wrist sideways, 7-9 thumb CMC along / across / into the palm
-    (:data:`PALM_DIRECTIONS`).  ``jreg`` (16, V): the joint regressor, to scale the
+    (:data:`PALM_DIRECTIONS`); 10 phalanx proportions (:data:`PHALANX_STEP`).  ``jreg`` (16, V): the joint regressor, to scale the
     palm-joint columns so the joint itself moves the stated millimetres."""
     sd = np.zeros((len(verts), 3, NUM_BETAS))
     sd[:, :, 0] = verts * 0.055  # about the wrist joint (origin)
@@ -490,7 +494,33 @@ def shape_directions(verts, weights, d: HandDesign, jreg=None) -> np.ndarray:
         if jreg is not None:  # the joint is a weighted mean of nearby vertices: scale to move it ``step``
             field = field / max(float(jreg[joint] @ field), 1e-6)
         sd[:, :, 6 + k] = (field * step)[:, None] * np.asarray(direction, float)
+    for name in FINGERS:
+        sd[:, :, 10] += _phalanx_field(verts, weights, d.fingers[name], FINGER_JOINTS[name])
     return sd
+
+
+#: Phalanx proportions (column 10): per unit beta the PIP joint moves this far towards
+#: the MCP and the DIP joint ``PHALANX_DIP_SHARE`` of it, the fingertip stays: a shorter
+#: proximal phalanx and a longer last segment.  Why: relative to this model's bones
+#: (sum of the 20 bones normalised), RHD's 3D labels have proximal phalanges 0.72-0.90x
+#: and last segments 1.12-1.25x as long, and MediaPipe's 3D on real and rendered clips
+#: 0.69-0.87x and 0.91-1.33x (bench/fit_joints.py inputs); the single finger-length
+#: direction scales all three segments alike.
+PHALANX_STEP = 0.003
+PHALANX_DIP_SHARE = 0.7
+
+
+def _phalanx_field(verts, weights, fd: FingerDesign, ids) -> np.ndarray:
+    """(V, 3) displacement of one finger's vertices per unit phalanx-proportion beta:
+    piecewise linear along the finger (0 at the MCP, -step at the PIP, -share x step at
+    the DIP, 0 at the tip), weighted by the finger's skinning weight."""
+    pts = fd.joints()
+    axis = fd.dirs[0]
+    s = (verts - pts[0]) @ axis
+    knots = [float((p - pts[0]) @ axis) for p in pts]
+    amount = np.interp(s, knots, [0.0, -PHALANX_STEP, -PHALANX_STEP * PHALANX_DIP_SHARE, 0.0])
+    amount = np.where(s > knots[3], 0.0, amount)
+    return (weights[:, list(ids)].sum(1) * amount)[:, None] * axis
 
 
 def _bump(verts: np.ndarray, centre: np.ndarray, radius: float) -> np.ndarray:
