@@ -232,7 +232,10 @@ def _fit_hand(model, target: np.ndarray, weights: Optional[np.ndarray], cfg: Fit
         out = model.forward_rotmat(eye, t(b[None]), return_vertices=False)
         return out.keypoints[0].cpu().numpy().astype(np.float64), out.joints[0, 0].cpu().numpy().astype(np.float64)
 
-    b = np.zeros(nb) if betas_init is None else np.asarray(betas_init, np.float64)
+    b = np.zeros(nb)
+    if betas_init is not None:  # a shorter vector (a file of a model with fewer directions): the rest zero
+        init_b = np.asarray(betas_init, np.float64).reshape(-1)[:nb]
+        b[: len(init_b)] = init_b
     rest_kp, rest_j0 = rest_of(b)
     w_betas = cfg.w_betas
     if image is not None:
