@@ -65,9 +65,11 @@ class FitConfig:
     shape_iterations: int = 2
     #: Rounds of (shape re-solve, ``shape_iterations`` LM iterations) (``fit_shape`` only).
     #: Shape and pose are solved in turn, so with the palm-layout shape directions one
-    #: round left the fit short of its own optimum: converged (8 + 4 x 3 iterations) the
-    #: output sat 3.3 px from MediaPipe's landmarks on tfjs_asl_hand, 2 x 2 gives 3.6,
-    #: 1 x 1 gave 4.2 (bench/fit_joints.py); the cost is ~1.6x the fit's time.
+    #: round left the fit short of its own optimum (bench/fit_joints.py): output vs
+    #: MediaPipe's landmarks on tfjs_asl_hand 4.17 px at 1 round of 1 iteration, 3.65 at
+    #: 2 x 2, 3.38 converged (8 + 4 x 3 iterations); OneHand10K 2D error / detector's
+    #: 1.14, 1.05, 1.03; RHD PA-MPJPE 11.3, 11.6, 12.0 mm.  It costs ~2x the fit's time
+    #: (0.9 ms per hand-frame with the image term, ~1 % of end to end).
     shape_rounds: int = 2
     w_limits: float = 30.0
     w_betas: float = 0.05
