@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import pickle
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -131,7 +132,8 @@ def report(name: str, acc: dict) -> str:
         a = np.asarray(acc[key], np.float64)
         if a.size == 0 or np.isnan(a).all():
             continue
-        with np.errstate(all="ignore"):
+        with warnings.catch_warnings():  # joints never labelled in a set give NaN columns
+            warnings.simplefilter("ignore", RuntimeWarning)
             per = np.nanmean(a, 0)
         lines.append(f"{key:>8} " + " ".join(f"{x:5.1f}" for x in per) + f"  {np.nanmean(a):5.2f}")
     px = {k: np.nanmean(np.asarray(acc[k])) for k in ("px-out", "px-cln", "px-det")}
