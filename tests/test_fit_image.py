@@ -267,7 +267,8 @@ def test_palm_layout_recovered_from_the_image(open_models):
     placed = (kp - kp[:, :1]) + rng.normal(scale=0.002, size=kp.shape) + 1.1 * kp[:, :1]
     err = {}
     for name, model in (("full", full), ("five", HandModel(params, num_betas=5))):
-        fit = fit_hand(model, placed, keypoints2d=uv, K=K_OFF, config=FitConfig(normalise_size=False, w_betas_image=0.05))
+        fit = fit_hand(model, placed, keypoints2d=uv, K=K_OFF,
+                       config=FitConfig(normalise_size=False, w_betas_image=0.05))
         d = np.linalg.norm(_px(fit.keypoints3d) - _px(kp), axis=-1)
         err[name] = (d[:, PALM].mean(), d.mean())
         if name == "full":  # (palm length, 5, trades against size and finger length: not checked)

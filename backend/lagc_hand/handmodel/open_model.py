@@ -429,7 +429,7 @@ def joint_regressor(verts, joints, k_min: int = 12) -> np.ndarray:
 
 # --- shape space ----------------------------------------------------------------
 
-#: Palm-layout directions (columns 5..9): ``(name, joint, design-frame unit vector,
+#: Palm-joint directions (columns 6..9): ``(name, joint, design-frame unit vector,
 #: metres per unit beta)``.  Each moves one palm joint of the rest hand and nothing
 #: else.  Why these: the detectors' palm is laid out differently from this model's;
 #: on real clips (bench/fit_joints.py) the fit's largest 2D residuals against
@@ -441,8 +441,9 @@ def joint_regressor(verts, joints, k_min: int = 12) -> np.ndarray:
 #: the smaller: MediaPipe puts it further out on the rendered clips too, whose truth is
 #: this model's joint; with 5 / 5 / 4 mm the fit followed it there (rendered two-hand
 #: clip, 2D error / detector's 0.91 -> 0.96, absolute wrist +3 mm; RHD absolute wrist
-#: +6 mm), with 2.5 / 2.5 / 2 mm 0.95 and +2 / +2 mm for nearly all of the gain on the
-#: real stills (OneHand10K 1.09 -> 1.05 vs 1.04; bench/fit_joints.py).
+#: +6 mm), with 2.5 / 2.5 / 2 mm 0.95 and +2 / +2 mm, for nearly all of the gain on the
+#: real stills (OneHand10K 2D error / detector's 1.09 without these directions, 1.04
+#: with the larger units, 1.05 with these; bench/fit_joints.py).
 PALM_DIRECTIONS = (
     ("wrist sideways", 0, (0.0, 1.0, 0.0), 0.004),
     ("thumb CMC along the palm", 13, (1.0, 0.0, 0.0), 0.0025),
@@ -462,8 +463,9 @@ def shape_directions(verts, weights, d: HandDesign, jreg=None) -> np.ndarray:
     0 size (5.5%), 1 finger lengths (5%), 2 palm width (5%), 3 finger
     thickness (8%), 4 palm thickness (8%); the palm layout: 5 palm length (wrist to
     MCP row, 4%), 6 wrist sideways, 7-9 thumb CMC along / across / into the palm
-    (:data:`PALM_DIRECTIONS`); 10 phalanx proportions (:data:`PHALANX_STEP`).  ``jreg`` (16, V): the joint regressor, to scale the
-    palm-joint columns so the joint itself moves the stated millimetres."""
+    (:data:`PALM_DIRECTIONS`); 10 phalanx proportions (:data:`PHALANX_STEP`).
+    ``jreg`` (16, V): the joint regressor, to scale the palm-joint columns so the
+    joint itself moves the stated millimetres."""
     sd = np.zeros((len(verts), 3, NUM_BETAS))
     sd[:, :, 0] = verts * 0.055  # about the wrist joint (origin)
     for name, ids in FINGER_JOINTS.items():
