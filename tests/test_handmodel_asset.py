@@ -8,7 +8,8 @@ import torch
 from lagc_hand.handmodel import load_hand_model_params, meshops
 from lagc_hand.handmodel.layer import HandModel
 from lagc_hand.handmodel.loading import open_model_path
-from lagc_hand.handmodel.open_model import DESIGN_TO_MODEL, HandDesign, write_open_hand_assets
+from lagc_hand.handmodel.open_model import (DESIGN_TO_MODEL, NUM_BETAS, PALM_DIRECTIONS, PHALANX_STEP, HandDesign,
+                                           write_open_hand_assets)
 from lagc_hand_blender.core.skeleton import MANO_PARENTS
 
 
@@ -82,8 +83,8 @@ def test_tip_vertices_at_the_fingertips(right):
 
 def test_shape_space_directions(right):
     sd = right.shapedirs
-    assert sd.shape == (right.num_vertices, 3, 10)
-    assert np.all(sd[:, :, 5:] == 0)
+    assert sd.shape == (right.num_vertices, 3, NUM_BETAS)
+    assert np.all(np.abs(sd).reshape(-1, NUM_BETAS).max(0) > 0)  # every direction used
     model = HandModel(right)
     base_j = model.rest_joints().numpy()[0]
     base_v = model.shaped_vertices().numpy()[0]
@@ -113,6 +114,67 @@ def test_shape_space_directions(right):
         return np.linalg.norm(q - (q @ axis)[:, None] * axis, axis=1).mean()
 
     assert radius(v, j) / radius(base_v, base_j) > 1.05
+
+
+@pytest.mark.parametrize("k", range(len(PALM_DIRECTIONS)))
+def test_palm_layout_directions_move_one_joint(right, k):
+    """Betas 6..9 move the palm joint they name by the stated millimetres in the stated
+    direction and leave every other joint, the fingertips and the bone lengths alone."""
+    name, joint, direction, step = PALM_DIRECTIONS[k]
+    model = HandModel(right)
+    b = torch.zeros(1, 10)
+    b[0, 6 + k] = 1.0
+    moved = (model.rest_joints(b) - model.rest_joints()).numpy()[0].astype(np.float64)
+    np.testing.assert_allclose(moved[joint], np.asarray(direction) @ DESIGN_TO_MODEL.T * step, atol=2e-4)
+    others = np.delete(np.linalg.norm(moved, axis=1), joint)
+    assert others.max() < 2e-4, (name, others)
+    tips = model.shaped_vertices(b)[0, right.tip_vertex_ids] - model.shaped_vertices()[0, right.tip_vertex_ids]
+    assert float(tips.norm(dim=1).max()) < 1e-5
+    # two units either way: still a closed surface without self-intersections
+    for value in (-2.0, 2.0):
+        b[0, 6 + k] = value
+        v = model.shaped_vertices(b).numpy()[0]
+        assert len(meshops.self_intersections(v, right.f)) == 0, (name, value)
+        assert meshops.signed_volume(v, right.f) == pytest.approx(meshops.signed_volume(right.v_template, right.f),
+                                                                  rel=0.03)
+
+
+def test_palm_length_direction(right):
+    """Beta 5 moves the four finger MCPs (and their fingers) away from the wrist, about
+    4 % of their distance, and keeps the wrist, the thumb and every finger's length."""
+    model = HandModel(right)
+    b = torch.zeros(1, 10)
+    b[0, 5] = 1.0
+    j0, j1 = model.rest_joints()[0].numpy(), model.rest_joints(b)[0].numpy()
+    for mcp in (1, 4, 7, 10):  # index, middle, pinky, ring MCPs (MANO order)
+        ratio = np.linalg.norm(j1[mcp] - j1[0]) / np.linalg.norm(j0[mcp] - j0[0])
+        assert 1.03 < ratio < 1.05, (mcp, ratio)
+        # the finger rides along: its bones keep their length (to 0.5 %: the MCP's vertices are part palm)
+        assert np.linalg.norm(j1[mcp + 2] - j1[mcp]) == pytest.approx(np.linalg.norm(j0[mcp + 2] - j0[mcp]), rel=5e-3)
+    assert np.linalg.norm(j1[0] - j0[0]) < 2e-4
+    # the thumb stays (the palm skin near its base moves a little)
+    assert np.linalg.norm(j1[13:] - j0[13:], axis=1).max() < 1e-3
+
+
+def test_phalanx_direction(right):
+    """Beta 10 shortens every finger's proximal phalanx and lengthens its last segment,
+    the MCPs, the fingertips, the wrist and the thumb staying where they are."""
+    model = HandModel(right)
+    b = torch.zeros(1, NUM_BETAS)
+    b[0, 10] = 1.0
+    j0, j1 = model.rest_joints()[0].numpy(), model.rest_joints(b)[0].numpy()
+    tips = right.tip_vertex_ids
+    v0, v1 = model.shaped_vertices()[0].numpy(), model.shaped_vertices(b)[0].numpy()
+    for mcp, tip in ((1, tips[1]), (4, tips[2]), (10, tips[3]), (7, tips[4])):
+        proximal = np.linalg.norm(j1[mcp + 1] - j1[mcp]) - np.linalg.norm(j0[mcp + 1] - j0[mcp])
+        last = np.linalg.norm(v1[tip] - j1[mcp + 2]) - np.linalg.norm(v0[tip] - j0[mcp + 2])
+        assert proximal == pytest.approx(-PHALANX_STEP, abs=5e-4) and last > 0.5 * PHALANX_STEP, (mcp, proximal, last)
+        assert np.linalg.norm(j1[mcp] - j0[mcp]) < 2e-4
+        assert np.linalg.norm(v1[tip] - v0[tip]) < 5e-5
+    assert np.linalg.norm(j1[[0, 13, 14, 15]] - j0[[0, 13, 14, 15]], axis=1).max() < 1e-6
+    for value in (-2.0, 2.0):
+        b[0, 10] = value
+        assert len(meshops.self_intersections(model.shaped_vertices(b).numpy()[0], right.f)) == 0
 
 
 def _flexed(params, joint, angle):

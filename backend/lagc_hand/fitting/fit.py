@@ -25,7 +25,8 @@ with that shape; with the image term, the translation started by a robust PnP of
 that model onto the 2D keypoints; batched Levenberg-Marquardt over every frame's
 pose and translation with analytic Jacobians (:mod:`.lm`); betas re-solved at the
 fitted rotations (with the image term jointly with every frame's translation,
-:func:`.shape.solve_betas_image`) and a few more LM iterations.  Works for any
+:func:`.shape.solve_betas_image`) and a few more LM iterations, twice
+(``shape_rounds``).  Works for any
 :class:`~lagc_hand.handmodel.layer.HandModel` with MANO's tree (open model or MANO).
 """
 from __future__ import annotations
@@ -60,8 +61,16 @@ class FitConfig:
 
     #: Levenberg-Marquardt iterations with the first betas.
     iterations: int = 2
-    #: LM iterations after the betas are re-solved at the fitted pose (``fit_shape`` only).
-    shape_iterations: int = 1
+    #: LM iterations after each re-solve of the betas at the fitted pose (``fit_shape`` only).
+    shape_iterations: int = 2
+    #: Rounds of (shape re-solve, ``shape_iterations`` LM iterations) (``fit_shape`` only).
+    #: Shape and pose are solved in turn, so with the palm-layout shape directions one
+    #: round left the fit short of its own optimum (bench/fit_joints.py): output vs
+    #: MediaPipe's landmarks on tfjs_asl_hand 4.17 px at 1 round of 1 iteration, 3.65 at
+    #: 2 x 2, 3.38 converged (8 + 4 x 3 iterations); OneHand10K 2D error / detector's
+    #: 1.14, 1.05, 1.03; RHD PA-MPJPE 11.3, 11.6, 12.0 mm.  It costs ~2x the fit's time
+    #: (0.9 ms per hand-frame with the image term, ~1 % of end to end).
+    shape_rounds: int = 2
     w_limits: float = 30.0
     w_betas: float = 0.05
     fit_shape: bool = True
@@ -225,7 +234,10 @@ def _fit_hand(model, target: np.ndarray, weights: Optional[np.ndarray], cfg: Fit
         out = model.forward_rotmat(eye, t(b[None]), return_vertices=False)
         return out.keypoints[0].cpu().numpy().astype(np.float64), out.joints[0, 0].cpu().numpy().astype(np.float64)
 
-    b = np.zeros(nb) if betas_init is None else np.asarray(betas_init, np.float64)
+    b = np.zeros(nb)
+    if betas_init is not None:  # a shorter vector (a file of a model with fewer directions): the rest zero
+        init_b = np.asarray(betas_init, np.float64).reshape(-1)[:nb]
+        b[: len(init_b)] = init_b
     rest_kp, rest_j0 = rest_of(b)
     w_betas = cfg.w_betas
     if image is not None:
@@ -257,7 +269,7 @@ def _fit_hand(model, target: np.ndarray, weights: Optional[np.ndarray], cfg: Fit
     R0 = t(init)
     transl0 = t(target[:, 0] - rest_j0) if image is None else _place_in_image(model, R0, t(b), image)
     state = levenberg_marquardt(prob, R0, transl0, cfg.iterations)
-    if cfg.fit_shape and cfg.shape_iterations > 0:
+    for _ in range(cfg.shape_rounds if cfg.fit_shape and cfg.shape_iterations > 0 else 0):
         # Re-solve the shape at the fitted rotations (translation follows), then polish.
         if image is None:
             b, dt = solve_betas(model, state.glob, state.keypoints / 100.0, t(b), target, w_np, w_betas)

@@ -17,9 +17,13 @@ How the hand is made, all from numbers written here (no scanned or third-party d
    never leaks to its neighbour through the air); ``J_regressor`` = sparse
    non-negative vertex weights that reproduce each designed joint exactly;
    fingertip vertices at the tip pads.
-4. **Shape space** (``B = 10``, 5 used): overall size, finger lengths, palm
-   width, finger thickness, palm thickness; one unit = about one standard
-   deviation of adult hands.  Unused columns are zero.
+4. **Shape space** (``B = 11``): overall size, finger lengths, palm width,
+   finger thickness, palm thickness (0-4, unchanged since the first version),
+   the palm layout (5 palm length, 6 the wrist sideways, 7-9 the thumb CMC in
+   three directions) and 10 the phalanx proportions: where real hands and the
+   detectors' landmarks sit differs from hand to hand there; one unit = about one
+   standard deviation.  Files written with the first ten columns (5..9 were zero)
+   give the same hand: the layer pads missing coefficients with zeros.
 5. **Pose space**: PCA of generated plausible poses -> ``hands_components``
    (orthonormal 45x45) and ``hands_mean`` (a relaxed hand).
    ``posedirs`` are zero (no pose correctives).
@@ -47,7 +51,8 @@ from lagc_hand_blender.core.skeleton import MANO_PARENTS
 
 VERSION = 1
 MODEL_ID = f"lagc-open-hand-v{VERSION}"
-NUM_BETAS = 10
+#: Shape coefficients (MANO has 10; see the module docstring, step 4).
+NUM_BETAS = 11
 
 #: Design frame (a, b, c) -> MANO model frame (x, y, z) = (-a, c, b); a proper rotation.
 DESIGN_TO_MODEL = np.array([[-1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, 1.0, 0.0]])
@@ -424,13 +429,45 @@ def joint_regressor(verts, joints, k_min: int = 12) -> np.ndarray:
 
 # --- shape space ----------------------------------------------------------------
 
-def shape_directions(verts, weights, d: HandDesign) -> np.ndarray:
-    """``(V, 3, 10)`` design-frame displacement per unit beta (~1 std):
+#: Palm-joint directions (columns 6..9): ``(name, joint, design-frame unit vector,
+#: metres per unit beta)``.  Each moves one palm joint of the rest hand and nothing
+#: else.  Why these: the detectors' palm is laid out differently from this model's;
+#: on real clips (bench/fit_joints.py) the fit's largest 2D residuals against
+#: MediaPipe are at the thumb CMC (4-10 % of the hand size), the wrist (3-4 %) and the
+#: index / little MCPs (1-4 %), and MediaPipe's 3D palm, similarity-aligned to this
+#: model's, puts the thumb CMC ~4 mm further out and the wrist ~4 mm towards the
+#: little finger.  One unit ~ one standard deviation of where such a landmark sits
+#: (anatomy and labelling conventions), a few millimetres.  The thumb CMC's units are
+#: the smaller: MediaPipe puts it further out on the rendered clips too, whose truth is
+#: this model's joint; with 5 / 5 / 4 mm the fit followed it there (rendered two-hand
+#: clip, 2D error / detector's 0.91 -> 0.96, absolute wrist +3 mm; RHD absolute wrist
+#: +6 mm), with 2.5 / 2.5 / 2 mm 0.95 and +2 / +2 mm, for nearly all of the gain on the
+#: real stills (OneHand10K 2D error / detector's 1.09 without these directions, 1.04
+#: with the larger units, 1.05 with these; bench/fit_joints.py).
+PALM_DIRECTIONS = (
+    ("wrist sideways", 0, (0.0, 1.0, 0.0), 0.004),
+    ("thumb CMC along the palm", 13, (1.0, 0.0, 0.0), 0.0025),
+    ("thumb CMC outwards", 13, (0.0, 1.0, 0.0), 0.0025),
+    ("thumb CMC palmwards", 13, (0.0, 0.0, -1.0), 0.002),
+)
+#: Radius (metres) of the smooth region of the mesh moved with a palm joint: closer
+#: than the nearest other joint (the thumb CMC is 3.1 cm from the wrist).
+PALM_BUMP_RADIUS = 0.028
+#: Palm length (column 5): the finger MCP row and the fingers move along ``a`` by this
+#: fraction of their distance from the wrist per unit beta, the palm stretched between.
+PALM_LENGTH_STEP = 0.04
+
+
+def shape_directions(verts, weights, d: HandDesign, jreg=None) -> np.ndarray:
+    """``(V, 3, NUM_BETAS)`` design-frame displacement per unit beta (~1 std):
     0 size (5.5%), 1 finger lengths (5%), 2 palm width (5%), 3 finger
-    thickness (8%), 4 palm thickness (8%); 5..9 zero."""
+    thickness (8%), 4 palm thickness (8%); the palm layout: 5 palm length (wrist to
+    MCP row, 4%), 6 wrist sideways, 7-9 thumb CMC along / across / into the palm
+    (:data:`PALM_DIRECTIONS`); 10 phalanx proportions (:data:`PHALANX_STEP`).
+    ``jreg`` (16, V): the joint regressor, to scale the palm-joint columns so the
+    joint itself moves the stated millimetres."""
     sd = np.zeros((len(verts), 3, NUM_BETAS))
     sd[:, :, 0] = verts * 0.055  # about the wrist joint (origin)
-    j = d.joints()
     for name, ids in FINGER_JOINTS.items():
         fd = d.fingers[name]
         w_f = weights[:, list(ids)].sum(1)
@@ -457,8 +494,58 @@ def shape_directions(verts, weights, d: HandDesign) -> np.ndarray:
     w_palm = weights[:, 0]
     sd[:, 1, 2] += w_palm * verts[:, 1] * 0.05
     sd[:, 2, 4] += w_palm * (verts[:, 2] - d.palm_c_offset) * 0.08
-    del j
+    sd[:, 0, 5] = _palm_length_field(verts, weights, d)
+    joints = d.joints()
+    for k, (_, joint, direction, step) in enumerate(PALM_DIRECTIONS):
+        field = _bump(verts, joints[joint], PALM_BUMP_RADIUS)
+        if jreg is not None:  # the joint is a weighted mean of nearby vertices: scale to move it ``step``
+            field = field / max(float(jreg[joint] @ field), 1e-6)
+        sd[:, :, 6 + k] = (field * step)[:, None] * np.asarray(direction, float)
+    for name in FINGERS:
+        sd[:, :, 10] += _phalanx_field(verts, weights, d.fingers[name], FINGER_JOINTS[name])
     return sd
+
+
+#: Phalanx proportions (column 10): per unit beta the PIP joint moves this far towards
+#: the MCP and the DIP joint ``PHALANX_DIP_SHARE`` of it, the fingertip stays: a shorter
+#: proximal phalanx and a longer last segment.  Why: relative to this model's bones
+#: (sum of the 20 bones normalised), RHD's 3D labels have proximal phalanges 0.72-0.90x
+#: and last segments 1.12-1.25x as long, and MediaPipe's 3D on real and rendered clips
+#: 0.69-0.87x and 0.91-1.33x (bench/fit_joints.py inputs); the single finger-length
+#: direction scales all three segments alike.
+PHALANX_STEP = 0.003
+PHALANX_DIP_SHARE = 0.7
+
+
+def _phalanx_field(verts, weights, fd: FingerDesign, ids) -> np.ndarray:
+    """(V, 3) displacement of one finger's vertices per unit phalanx-proportion beta:
+    piecewise linear along the finger (0 at the MCP, -step at the PIP, -share x step at
+    the DIP, 0 at the tip), weighted by the finger's skinning weight."""
+    pts = fd.joints()
+    axis = fd.dirs[0]
+    s = (verts - pts[0]) @ axis
+    knots = [float((p - pts[0]) @ axis) for p in pts]
+    amount = np.interp(s, knots, [0.0, -PHALANX_STEP, -PHALANX_STEP * PHALANX_DIP_SHARE, 0.0])
+    amount = np.where(s > knots[3], 0.0, amount)
+    return (weights[:, list(ids)].sum(1) * amount)[:, None] * axis
+
+
+def _bump(verts: np.ndarray, centre: np.ndarray, radius: float) -> np.ndarray:
+    """(V,) smooth weight, 1 at ``centre`` falling to 0 at ``radius`` (C1, cubic)."""
+    x = np.clip(np.linalg.norm(verts - centre, axis=1) / radius, 0.0, 1.0)
+    return 1.0 - x * x * (3.0 - 2.0 * x)
+
+
+def _palm_length_field(verts: np.ndarray, weights: np.ndarray, d: HandDesign) -> np.ndarray:
+    """(V,) displacement along ``a`` per unit palm length: the fingers (and their MCPs)
+    move with their base, the palm stretches linearly from the wrist, the thumb and
+    the forearm stay (their weights do not take part)."""
+    a_row = float(np.mean([d.fingers[n].base[0] for n in FINGERS]))
+    out = weights[:, 0] * np.clip(verts[:, 0] / a_row, 0.0, 1.0) * a_row
+    for name in FINGERS:
+        ids = list(FINGER_JOINTS[name])
+        out += weights[:, ids].sum(1) * d.fingers[name].base[0]
+    return out * PALM_LENGTH_STEP
 
 
 # --- pose space -----------------------------------------------------------------
@@ -514,7 +601,7 @@ def build_open_hand(side: str = "right", voxel: float = 0.0048, seed: int = 0,
         fd = d.fingers[name]
         target = fd.joints()[3] - fd.dirs[2] * 0.0015 + fd.pad * 0.0015
         tips.append(int(np.argmin(np.linalg.norm(verts - target, axis=1))))
-    sd = shape_directions(verts, weights, d)
+    sd = shape_directions(verts, weights, d, jreg)
 
     # design frame -> MANO model frame
     r = DESIGN_TO_MODEL
