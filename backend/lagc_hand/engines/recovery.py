@@ -364,6 +364,7 @@ class RecoveringMediaPipeEngine:
                 if label_score < cfg.min_score:
                     continue
                 obs = observation_from_crop(res.keypoints2d / size, res.world, label, label_score, region, size, flip)
+                obs.extra["presence"] = round(float(res.presence), 4)
                 if self._accept(obs, hands, region, ref, image.shape[1], image.shape[0]):
                     hands.append(obs)
                     self.stats["recovered"] += 1
