@@ -16,9 +16,11 @@ from lagc_hand.errors import EngineUnavailable
 
 #: engine name -> (module, factory function)
 ENGINES: dict[str, tuple[str, str]] = {
-    # Default: MediaPipe + second-hand recovery, de-duplication (engines/recovery.py).
+    # Default: MediaPipe Hands' models run directly (engines/hands_tracker.py, no legacy
+    # mp.solutions API) + second-hand recovery, de-duplication (engines/recovery.py).
     "mediapipe": ("lagc_hand.engines.recovery", "create_engine"),
-    # Plain MediaPipe, for comparison (``--engine mediapipe-raw``).
+    # Plain MediaPipe through its legacy mp.solutions graph: the benchmarks' reference
+    # (``--engine mediapipe-raw``); needs mediapipe < 0.10.30.
     "mediapipe-raw": ("lagc_hand.engines.mediapipe_engine", "MediaPipeEngine"),
     # The LAGC-Hand network (engines/lagc.py; needs a checkpoint).
     "lagc": ("lagc_hand.engines.lagc", "LagcEngine"),

@@ -147,17 +147,28 @@ class LandmarkResult:
 
 
 def model_path(name: str = "hand_landmark_full.tflite") -> str:
-    """Path of a model file bundled in the mediapipe wheel (``modules/*/name``)."""
+    """Path of a model file bundled in the mediapipe wheel (``modules/*/name``).
+
+    The package is located, not imported: ``import mediapipe`` loads the legacy
+    ``mediapipe.python.solutions`` graphs (removed in 0.10.30) and their native
+    framework, which the directly run models do not need."""
+    import importlib.util
+
     try:
-        import mediapipe
-    except Exception as exc:  # ImportError or a broken native library
-        raise EngineUnavailable(f"MediaPipe cannot be loaded here ({exc}); install mediapipe==0.10.21") from None
-    root = os.path.join(os.path.dirname(mediapipe.__file__), "modules")
-    for sub in sorted(os.listdir(root)):
-        p = os.path.join(root, sub, name)
-        if os.path.isfile(p):
-            return p
-    raise EngineUnavailable(f"{name} is not bundled in this mediapipe ({root}); install mediapipe==0.10.21")
+        spec = importlib.util.find_spec("mediapipe")
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None or not spec.submodule_search_locations:
+        raise EngineUnavailable("the mediapipe package (its bundled models) is not installed here; "
+                                "install mediapipe==0.10.21")
+    for base in spec.submodule_search_locations:
+        root = os.path.join(base, "modules")
+        for sub in sorted(os.listdir(root)) if os.path.isdir(root) else []:
+            p = os.path.join(root, sub, name)
+            if os.path.isfile(p):
+                return p
+    raise EngineUnavailable(f"{name} is not bundled in this mediapipe ({', '.join(spec.submodule_search_locations)});"
+                            " install mediapipe==0.10.21")
 
 
 class HandLandmarkModel:

@@ -1,4 +1,13 @@
-"""The default engine: MediaPipe Hands (``mediapipe==0.10.21``), CPU, offline.
+"""Plain MediaPipe Hands through its legacy graph API (``mediapipe.python.solutions``).
+
+This is ``--engine mediapipe-raw``: the benchmark's reference "plain MediaPipe"
+(``bench/real.py``, ``synth/verify.py``), kept exactly as MediaPipe ships it.
+The default engine (:mod:`.recovery`) does not use it: it runs the same bundled
+models directly (:mod:`.hands_tracker`), because MediaPipe removed
+``mp.solutions`` in 0.10.30; this module then stops working and the default
+engine does not.
+
+(``mediapipe==0.10.21``, CPU, offline.)
 
 Why the legacy ``mediapipe.solutions.hands`` graph and not the Tasks
 ``HandLandmarker``: 0.10.21 bundles ``palm_detection_full.tflite`` and
@@ -33,12 +42,8 @@ from typing import Any
 import numpy as np
 
 from lagc_hand.engines.base import HandObservation
+from lagc_hand.engines.hands_tracker import LABEL_MEANS_RIGHT, WORLD_AXIS_SIGNS
 from lagc_hand.errors import EngineUnavailable, InputError
-
-#: Sign of each world-landmark axis in the camera frame (x right, y down, z forward).
-WORLD_AXIS_SIGNS = np.array([1.0, 1.0, 1.0], dtype=np.float32)
-#: MediaPipe's handedness label that means a RIGHT hand in an un-mirrored image.
-LABEL_MEANS_RIGHT = "Left"
 
 
 class MediaPipeEngine:

@@ -94,13 +94,13 @@ def weighted_nms(boxes: np.ndarray, keypoints: np.ndarray, scores: np.ndarray,
 class PalmModel:
     """``palm_detection_full.tflite`` on an image (one interpreter; calls are serialised)."""
 
-    def __init__(self, threads: int = 1, min_score: float = 0.5) -> None:
+    def __init__(self, threads: int = 1, min_score: float = 0.5, path: Optional[str] = None) -> None:
         try:
             from ai_edge_litert.interpreter import Interpreter
         except Exception as exc:
             raise EngineUnavailable(f"the LiteRT interpreter cannot be loaded ({exc}); "
                                     "install ai-edge-litert") from None
-        self._it = Interpreter(model_path=model_path("palm_detection_full.tflite"), num_threads=int(threads))
+        self._it = Interpreter(model_path=path or model_path("palm_detection_full.tflite"), num_threads=int(threads))
         self._it.allocate_tensors()
         self._in = self._it.get_input_details()[0]["index"]
         outs = {d["name"]: d["index"] for d in self._it.get_output_details()}
@@ -109,9 +109,11 @@ class PalmModel:
         self._lock = threading.Lock()
         self.min_score = float(min_score)
 
-    def detect(self, image: np.ndarray, region: Optional[Roi] = None) -> list[Palm]:
+    def detect(self, image: np.ndarray, region: Optional[Roi] = None,
+               min_score: Optional[float] = None) -> list[Palm]:
         """Palms in ``image`` ((H, W, 3) uint8 RGB), best first; ``region``: where to look
-        (default: the whole image, letterboxed to a square)."""
+        (default: the whole image, letterboxed to a square); ``min_score``: detection
+        threshold (default :attr:`min_score`)."""
         import cv2
 
         H, W = image.shape[:2]
@@ -126,7 +128,7 @@ class PalmModel:
             reg = self._it.get_tensor(self._reg)[0].astype(np.float64)
             logit = self._it.get_tensor(self._cls)[0, :, 0].astype(np.float64)
         score = 1.0 / (1.0 + np.exp(-np.clip(logit, -100.0, 100.0)))
-        keep = score >= self.min_score
+        keep = score >= (self.min_score if min_score is None else float(min_score))
         if not keep.any():
             return []
         reg, score, anc = reg[keep], score[keep], self._anchors[keep] * INPUT_SIZE

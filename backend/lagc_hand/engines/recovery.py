@@ -2,9 +2,12 @@
 
 When two hands touch, MediaPipe's palm detector tends to see one palm (or one
 big blob) and its tracker then follows one hand.  This wrapper runs the normal
-tracking engine first, then -- only when a hand is probably missing -- looks
-again in a few *regions* with a second MediaPipe graph in still-image mode on
-crops, with lower thresholds:
+tracking engine first (:class:`~lagc_hand.engines.hands_tracker.HandsTracker`,
+MediaPipe Hands' tracking mode with the bundled models run directly; no
+``mediapipe.python.solutions``), then -- only when a hand is probably missing --
+looks again in a few *regions* with MediaPipe Hands' still-image procedure on
+crops (palm detection at a lower threshold, then the landmark model:
+:func:`~lagc_hand.engines.hands_tracker.detect_hands`):
 
 * **predicted**: the box of a recently seen hand that is missing now, moved
   on at constant velocity;
@@ -49,8 +52,8 @@ from typing import Any, Optional
 import numpy as np
 
 from lagc_hand.engines.base import HandObservation
-from lagc_hand.engines.mediapipe_engine import LABEL_MEANS_RIGHT, WORLD_AXIS_SIGNS, MediaPipeEngine
-from lagc_hand.errors import EngineUnavailable
+from lagc_hand.engines.hands_tracker import (LABEL_MEANS_RIGHT, WORLD_AXIS_SIGNS, HandsTracker, default_threads,
+                                             detect_hands)
 from lagc_hand.engines.dedup import DedupConfig, box_inside, box_iou, dedupe, hand_size, keypoint_box, same_hand
 from lagc_hand.engines.follow import FollowConfig, follow_hand, rotate_keypoints3d
 from lagc_hand.engines.candidates import CandidateConfig
@@ -183,11 +186,11 @@ def observation_from_crop(kp_norm: np.ndarray, world: np.ndarray, label: str, la
 
 
 class RecoveringMediaPipeEngine:
-    """MediaPipe tracking engine + second-hand recovery + de-duplication.
+    """MediaPipe Hands tracking (run directly) + second-hand recovery + de-duplication.
 
     Same interface as :class:`~lagc_hand.engines.mediapipe_engine.MediaPipeEngine`
     (``process(image, time) -> list[HandObservation]``); ``recovery=False``
-    gives the plain engine's output (de-duplicated).
+    gives the tracker's output (de-duplicated).
     ``stats`` counts frames, recovery attempts, landmark passes and hands recovered.
     """
 
@@ -198,21 +201,20 @@ class RecoveringMediaPipeEngine:
                  config: Optional[RecoveryConfig] = None, still: bool = False, **_: Any) -> None:
         self.cfg = config or RecoveryConfig()
         self.recovery = bool(recovery)
-        self.base = MediaPipeEngine(max_hands=max_hands, model_complexity=model_complexity,
-                                    min_detection_confidence=min_detection_confidence,
-                                    min_tracking_confidence=min_tracking_confidence)
+        # Video: one interpreter thread (chunks run in parallel threads; LiteRT's invoke
+        # releases the GIL); a still's grid search may use the cores.
+        self.base = HandsTracker(max_hands=max_hands, model_complexity=model_complexity,
+                                 min_detection_confidence=min_detection_confidence,
+                                 min_tracking_confidence=min_tracking_confidence, threads=default_threads(still))
         self.max_hands = int(max_hands)
-        self._crop_model = None
-        self._model_complexity = int(model_complexity)
         self._slots: list[_Slot] = []
         self._frame = -1
         self._prev_gray: Optional[np.ndarray] = None
         self._followed_now: list[tuple[HandObservation, _Slot]] = []  # (followed hand, its slot) this frame
         self.still = bool(still)
-        self._landmarks = None  # HandLandmarkModel, created on first use
         self._pose = None  # candidates.PoseModel, stills only
         self._probe = 0  # round-robin position of the idle probes
-        self._pair_seen = -10**9  # last frame where the tracking graph itself found >= 2 hands
+        self._pair_seen = -10**9  # last frame where the tracker itself found >= 2 hands
         self.stats = {"frames": 0, "attempts": 0, "passes": 0, "recovered": 0, "duplicates_removed": 0,
                       "followed": 0, "landmark_passes": 0, "refound": 0, "candidates": 0}
 
@@ -262,9 +264,6 @@ class RecoveringMediaPipeEngine:
 
     def close(self) -> None:
         self.base.close()
-        if self._crop_model is not None:
-            self._crop_model.close()
-            self._crop_model = None
         if self._pose is not None:
             self._pose.close()
             self._pose = None
@@ -337,23 +336,12 @@ class RecoveringMediaPipeEngine:
 
     # ------------------------------------------------------------------ search
 
-    def _crop_graph(self):
-        if self._crop_model is None:
-            try:
-                from mediapipe.python.solutions import hands as mp_hands
-            except Exception as exc:  # pragma: no cover - the base engine imported it already
-                raise EngineUnavailable(f"MediaPipe cannot be loaded here ({exc})") from None
-            self._crop_model = mp_hands.Hands(static_image_mode=True, max_num_hands=2,
-                                              model_complexity=self._model_complexity,
-                                              min_detection_confidence=self.cfg.crop_detection_confidence)
-        return self._crop_model
-
     def _search(self, image: np.ndarray, hands: list[HandObservation], regions: list[Region],
                 max_passes: int) -> list[HandObservation]:
-        """Try up to ``max_passes`` (region, flip) crops with the still-mode graph.  With fewer
-        passes than crops (idle probes) successive calls continue where the last one stopped."""
+        """Try up to ``max_passes`` (region, flip) crops with MediaPipe Hands' still-image
+        procedure (:func:`detect_hands`, palm threshold ``crop_detection_confidence``).  With
+        fewer passes than crops (idle probes) successive calls continue where the last one stopped."""
         cfg = self.cfg
-        graph = self._crop_graph()
         size = cfg.crop_size
         ref = self._reference_size(hands)
         hands = list(hands)
@@ -367,38 +355,29 @@ class RecoveringMediaPipeEngine:
                 return hands
             self.stats["passes"] += 1
             crop = crop_region(image, region, size, flip)
-            res = graph.process(np.ascontiguousarray(crop))
-            if not res.multi_hand_landmarks:
-                continue
-            worlds = res.multi_hand_world_landmarks or [None] * len(res.multi_hand_landmarks)
-            for lm, world, hd in zip(res.multi_hand_landmarks, worlds, res.multi_handedness):
-                cls = hd.classification[0]
-                if cls.score < cfg.min_score:
+            found = detect_hands(self.base.palm, self.base.landmarks, crop, 2, cfg.crop_detection_confidence,
+                                 self.base.min_tracking_confidence)
+            for res in found:
+                p_left_label = float(np.clip(res.p_right, 0.0, 1.0))  # P(label "Left") of the crop as seen
+                label = LABEL_MEANS_RIGHT if p_left_label >= 0.5 else "Right"
+                label_score = max(p_left_label, 1.0 - p_left_label)
+                if label_score < cfg.min_score:
                     continue
-                kp = np.array([[p.x, p.y] for p in lm.landmark])
-                w3 = (np.array([[p.x, p.y, p.z] for p in world.landmark]) if world is not None
-                      else np.zeros((21, 3)))
-                obs = observation_from_crop(kp, w3, cls.label, float(cls.score), region, size, flip)
+                obs = observation_from_crop(res.keypoints2d / size, res.world, label, label_score, region, size, flip)
+                obs.extra["presence"] = round(float(res.presence), 4)
                 if self._accept(obs, hands, region, ref, image.shape[1], image.shape[0]):
                     hands.append(obs)
                     self.stats["recovered"] += 1
         return hands
 
     def _landmark_model(self):
-        if self._landmarks is None:
-            import os
-
-            from lagc_hand.engines.landmark_model import HandLandmarkModel
-
-            # Video: one thread (chunks run in parallel workers); a still's grid may use the cores.
-            threads = min(4, os.cpu_count() or 1) if self.still else 1
-            self._landmarks = HandLandmarkModel(threads=threads)
-        return self._landmarks
+        """The landmark model the tracker runs (one interpreter per engine)."""
+        return self.base.landmarks
 
     def _refind(self, image: np.ndarray, hands: list[HandObservation]) -> list[HandObservation]:
         """Look for each recently seen, now missing hand where MediaPipe would track it next:
         the region of its last keypoints moved on at its velocity (one landmark pass, a
-        mirrored one if that fails).  Cheaper than the crop graph (no palm detection), and
+        mirrored one if that fails).  Cheaper than the crop search (no palm detection), and
         the hand is kept only with a high presence score and when it is no hand found already."""
         from lagc_hand.engines.landmark_model import roi_from_keypoints
 
