@@ -40,11 +40,11 @@ def _frames(n):
 
 def test_first_crop_from_detections_then_the_training_box(checkpoint):
     from lagc_hand.engines.lagc import DETECTION_SLACK, LagcEngine
-    from lagc_hand.engines.mediapipe_engine import MediaPipeEngine
+    from lagc_hand.engines.hands_tracker import HandsTracker
     from lagc_hand.net.data.sample import crop_box
 
     f0, f1 = _frames(2)
-    with MediaPipeEngine(max_hands=2) as mp:
+    with HandsTracker(max_hands=2) as mp:
         dets = [o for o in mp.process(f0, 0.0) if o.box is not None]
     assert len(dets) == 2
     with LagcEngine(checkpoint=str(checkpoint), device="cpu", min_score=0.0) as eng:

@@ -80,9 +80,10 @@ class LagcEngine:
         if self._prev_crop is not None:
             return self._prev_crop, None
         if self._detector is None:
-            from lagc_hand.engines.mediapipe_engine import MediaPipeEngine
+            # MediaPipe Hands run directly (no legacy mp.solutions graph, gone after 0.10.21).
+            from lagc_hand.engines.hands_tracker import HandsTracker
 
-            self._detector = MediaPipeEngine(max_hands=2)
+            self._detector = HandsTracker(max_hands=2)
         dets = [o for o in self._detector.process(image, time) if o.box is not None]
         if not dets:
             return None, []
