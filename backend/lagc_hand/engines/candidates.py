@@ -11,7 +11,8 @@ found, so a candidate never adds a second skeleton to a hand.
 
 Sources:
 
-* :func:`body_rois` -- a body's wrist, index and pinky points (MediaPipe Pose)
+* :func:`body_rois` -- a body's wrist, index and pinky points (MediaPipe Pose,
+  :mod:`.pose_model`)
   give the hand's place, direction and size, as MediaPipe Holistic does;
 * :func:`grid_rois` -- multi-scale search on stills: the whole frame padded
   (a hand that fills it) and overlapping tiles at two smaller scales, each at
@@ -36,6 +37,8 @@ import numpy as np
 from lagc_hand.engines.base import HandObservation
 from lagc_hand.engines.dedup import DedupConfig, dedupe, hand_size, same_hand
 from lagc_hand.engines.landmark_model import HandLandmarkModel, LandmarkResult, Roi, roi_from_keypoints
+# The body model that feeds body_rois (MediaPipe Pose run directly; named here for the engine).
+from lagc_hand.engines.pose_model import PoseModel  # noqa: F401
 
 
 @dataclass
@@ -114,25 +117,6 @@ def body_rois(pose_xyv: np.ndarray, cfg: Optional[CandidateConfig] = None) -> li
             for a in cfg.body_angles:
                 out.append((side, Roi(float(centre[0]), float(centre[1]), k * n, base + np.deg2rad(a))))
     return out
-
-
-class PoseModel:
-    """MediaPipe Pose (bundled full model) on stills: (33, 3) landmarks in pixels + visibility."""
-
-    def __init__(self) -> None:
-        from mediapipe.python.solutions import pose as mp_pose
-
-        self._pose = mp_pose.Pose(static_image_mode=True, model_complexity=1)
-
-    def __call__(self, image: np.ndarray) -> Optional[np.ndarray]:
-        res = self._pose.process(np.ascontiguousarray(image))
-        if res.pose_landmarks is None:
-            return None
-        H, W = image.shape[:2]
-        return np.array([[p.x * W, p.y * H, p.visibility] for p in res.pose_landmarks.landmark])
-
-    def close(self) -> None:
-        self._pose.close()
 
 
 def _plausible(r: LandmarkResult, W: int, H: int, cfg: CandidateConfig) -> bool:

@@ -1,0 +1,141 @@
+"""MediaPipe Pose run directly (``engines.pose_model``) against the legacy ``mp.solutions`` graph
+(mediapipe 0.10.21, still installed) on real photos and a real video frame from ``shared/realdev``
+(never copied here)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lagc_hand.engines.palm_model import ssd_anchors
+from lagc_hand.engines.pose_model import DETECT_LAYERS, DETECT_SIZE, PoseModel, refine_from_heatmap
+
+ROOT = Path(__file__).resolve().parents[1]
+#: Body landmarks the hand regions come from: wrists, pinkies, index fingers.
+HAND_POINTS = [15, 16, 17, 18, 19, 20]
+
+
+def _realdev() -> Path | None:
+    for p in (os.environ.get("LAGC_REALDEV"), ROOT.parent / "shared" / "realdev", "/work/shared/realdev"):
+        if p and (Path(p) / "images").is_dir():
+            return Path(p)
+    return None
+
+
+REALDEV = _realdev()
+needs_realdev = pytest.mark.skipif(REALDEV is None, reason="shared/realdev (real photos) is not present: set "
+                                   "LAGC_REALDEV or place it at <repo>/../shared/realdev")
+
+
+def _rgb(bgr: np.ndarray) -> np.ndarray:
+    import cv2
+
+    return np.ascontiguousarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+
+
+def _photos() -> list[tuple[str, np.ndarray]]:
+    """The realdev photos with people (COCO, WiLoR) and frame 40 of a real signing video."""
+    import cv2
+
+    out = []
+    for sub in ("coco_wholebody", "wilor"):
+        for p in sorted((REALDEV / "images" / sub).iterdir()):
+            if p.suffix.lower() in (".jpg", ".jpeg", ".png"):
+                out.append((f"{sub}/{p.name}", _rgb(cv2.imread(str(p)))))
+    cap = cv2.VideoCapture(str(REALDEV / "videos" / "slpio_asl_wrong_what.mp4"))
+    cap.set(cv2.CAP_PROP_POS_FRAMES, 40)
+    ok, frame = cap.read()
+    cap.release()
+    assert ok, "slpio_asl_wrong_what.mp4 frame 40 unreadable"
+    out.append(("slpio_asl_wrong_what#40", _rgb(frame)))
+    return out
+
+
+def _legacy_xyv(graph, image: np.ndarray) -> np.ndarray | None:
+    res = graph.process(image)
+    if res.pose_landmarks is None:
+        return None
+    H, W = image.shape[:2]
+    return np.array([[p.x * W, p.y * H, p.visibility] for p in res.pose_landmarks.landmark])
+
+
+def test_detector_anchors_match_the_model_output():
+    """2254 anchors (28x28x2 + 14x14x2 + 7x7x6) = the detector's output rows; the palm
+    detector's default anchors are unchanged (2016)."""
+    a = ssd_anchors(DETECT_SIZE, DETECT_LAYERS)
+    assert a.shape == (2254, 2)
+    assert np.allclose(a[0], [0.5 / 28, 0.5 / 28]) and np.allclose(a[-1], [6.5 / 7, 6.5 / 7])
+    assert ssd_anchors().shape == (2016, 2)
+
+
+def test_heatmap_refinement_moves_only_confident_points():
+    """A confident heatmap peak pulls its landmark onto it; an unsure one leaves it alone."""
+    heat = np.full((64, 64, 2), -8.0, np.float32)
+    heat[20, 30, 0] = 8.0  # landmark 0: a sharp peak at column 30, row 20
+    xy = np.array([[31.5 / 64, 21.2 / 64], [0.5, 0.5]])
+    out = refine_from_heatmap(xy, heat)
+    assert abs(out[0, 0] * 64 - 30) < 0.05 and abs(out[0, 1] * 64 - 20) < 0.05
+    assert np.array_equal(out[1], xy[1])
+    off = refine_from_heatmap(np.array([[1.2, 0.5], [-0.1, 0.5]]), heat)  # off the map: unchanged
+    assert np.array_equal(off, [[1.2, 0.5], [-0.1, 0.5]])
+
+
+def test_no_person_gives_none():
+    """Blank and noise images: no body (the caller then proposes no body regions)."""
+    model = PoseModel()
+    rng = np.random.default_rng(0)
+    assert model(np.full((360, 640, 3), 128, np.uint8)) is None
+    assert model(rng.integers(0, 256, (480, 480, 3), dtype=np.uint8)) is None
+
+
+@needs_realdev
+def test_direct_pose_matches_the_legacy_graph_on_real_photos():
+    """Same bodies found, and the wrist / index / pinky points within 2 px of the legacy graph's
+    (measured: <= 0.43 px on COCO / WiLoR / the video frame, 1.1 px on a 1920 px photo)."""
+    from mediapipe.python.solutions import pose as mp_pose
+
+    model = PoseModel()
+    found = 0
+    with mp_pose.Pose(static_image_mode=True, model_complexity=1) as graph:
+        for name, img in _photos():
+            ref, got = _legacy_xyv(graph, img), model(img)
+            assert (ref is None) == (got is None), name
+            if ref is None:
+                continue
+            found += 1
+            assert got.shape == (33, 3)
+            err = np.linalg.norm(got[HAND_POINTS, :2] - ref[HAND_POINTS, :2], axis=1)
+            assert err.max() < 2.0, (name, err)
+            assert np.linalg.norm(got[:, :2] - ref[:, :2], axis=1).mean() < 2.0, name
+            assert np.abs(got[:, 2] - ref[:, 2]).max() < 0.02, name  # visibility
+    assert found >= 6  # 4 COCO photos, 2 WiLoR photos, the video frame have a body
+
+
+@needs_realdev
+def test_close_up_hand_photo_has_no_body():
+    """A real close-up of one hand (OneHand10K) is no person for either runner."""
+    import cv2
+
+    img = _rgb(cv2.imread(str(REALDEV / "images" / "onehand10k" / "5.jpg")))
+    assert PoseModel()(img) is None
+
+
+@needs_realdev
+def test_tracking_region_matches_the_legacy_video_graph():
+    """The legacy graph in video mode runs its second frame on the region of the first frame's
+    auxiliary landmarks; :meth:`PoseModel.run` with ``previous`` does the same."""
+    from mediapipe.python.solutions import pose as mp_pose
+
+    name, img = _photos()[-1]
+    with mp_pose.Pose(static_image_mode=False, smooth_landmarks=False, model_complexity=1) as graph:
+        _legacy_xyv(graph, img)
+        ref = _legacy_xyv(graph, img)
+    model = PoseModel()
+    first = model.run(img)
+    n = dict(model.calls)
+    second = model.run(img, previous=first)
+    assert model.calls["detect"] == n["detect"]  # tracked: no detector pass
+    err = np.linalg.norm(second.xyv()[HAND_POINTS, :2] - ref[HAND_POINTS, :2], axis=1)
+    assert err.max() < 2.0, (name, err)
