@@ -139,3 +139,88 @@ def test_tracking_region_matches_the_legacy_video_graph():
     assert model.calls["detect"] == n["detect"]  # tracked: no detector pass
     err = np.linalg.norm(second.xyv()[HAND_POINTS, :2] - ref[HAND_POINTS, :2], axis=1)
     assert err.max() < 2.0, (name, err)
+
+
+# ---------------------------------------------------------------------------- body-guided search in video
+
+
+def _frames(name: str, n: int) -> list[np.ndarray]:
+    import cv2
+
+    cap = cv2.VideoCapture(str(REALDEV / "videos" / name))
+    out = []
+    while len(out) < n:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        out.append(_rgb(frame))
+    cap.release()
+    return out
+
+
+def test_body_guide_runs_pose_only_every_few_frames():
+    """No body: one Pose run, then none until ``idle_every`` frames later."""
+    from lagc_hand.engines.candidates import BodyGuide
+
+    guide = BodyGuide()
+    blank = np.full((240, 320, 3), 90, np.uint8)
+    assert guide.free_wrists(blank, 0, []) == [] and guide.calls == 1
+    idle = guide.cfg.video.idle_every
+    for f in range(1, idle):
+        guide.free_wrists(blank, f, [])
+    assert guide.calls == 1
+    guide.free_wrists(blank, idle, [])
+    assert guide.calls == 2
+
+
+@needs_realdev
+def test_free_body_wrists_give_hands_of_the_body_side():
+    """A signer with both wrists visible (slpio_asl_different, frame 45, the right hand blurred):
+    with no hand found both wrists are free and confirmed hands lie at the wrist with the body's
+    side; once they are found, no wrist is free and nothing is added twice; a wrist given the
+    wrong side confirms nothing."""
+    from lagc_hand.engines.candidates import BodyGuide, FreeWrist, confirm_at_wrist
+    from lagc_hand.engines.dedup import hand_size, same_hand
+    from lagc_hand.engines.landmark_model import HandLandmarkModel
+
+    img = _frames("slpio_asl_different.mp4", 46)[45]
+    guide, model = BodyGuide(), HandLandmarkModel()
+    wrists = guide.free_wrists(img, 0, [])
+    assert sorted(w.side for w in wrists) == ["left", "right"]
+    hands = []
+    for w in wrists:
+        new = confirm_at_wrist(model, img, w, hands)
+        for h in new:
+            assert (h.handedness >= 0.5) == (w.side == "right")
+            assert np.linalg.norm(h.keypoints2d[0] - w.wrist) <= 0.6 * hand_size(h.keypoints2d)
+        hands += new
+    assert len(hands) == 2 and not same_hand(hands[0], hands[1])[0]
+    assert guide.free_wrists(img, 100, hands) == []
+    for w in wrists:
+        assert confirm_at_wrist(model, img, w, hands) == []  # already found
+        swapped = FreeWrist("left" if w.side == "right" else "right", w.wrist, w.rois)
+        assert confirm_at_wrist(model, img, swapped, []) == []
+
+
+@needs_realdev
+@pytest.mark.parametrize("clip,frames", [("slpio_asl_different.mp4", 64), ("tfjs_asl_hand.25fps.mp4", 90)])
+def test_engine_body_search_in_video_is_bounded_and_adds_no_duplicate(clip, frames):
+    """The default engine on real clips: Pose runs at most every ``every`` frames (only on frames
+    with a hand missing) and no frame holds two skeletons of one hand; on one-hand footage (tfjs)
+    no body-guided hand appears."""
+    from lagc_hand.engines.dedup import same_hand
+    from lagc_hand.engines.recovery import RecoveringMediaPipeEngine
+
+    video = _frames(clip, frames)
+    with RecoveringMediaPipeEngine() as eng:
+        body = 0
+        for i, img in enumerate(video):
+            hands = eng.process(img, i / 30.0)
+            for a in range(len(hands)):
+                for b in range(a + 1, len(hands)):
+                    assert not same_hand(hands[a], hands[b])[0], (clip, i)
+            body += sum(h.extra.get("candidate") == "body" for h in hands)
+        guide = eng._body
+        assert guide is not None and 1 <= guide.calls <= len(video) // guide.cfg.video.every + 1
+    if clip.startswith("tfjs"):
+        assert body == 0
