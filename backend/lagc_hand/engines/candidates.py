@@ -48,7 +48,8 @@ class BodyVideoConfig:
     every:          frames between Pose runs at least, while a hand is missing and the last run
                     saw a free visible wrist (a body wrist with no found hand at it).
     idle_every:     ... when the last run saw no body or no free visible wrist (most one-hand
-                    footage: the other arm is out of the picture or hidden).
+                    footage: the other arm is out of the picture or hidden); doubled after each
+                    further idle run, up to ``idle_max`` frames.
     track_frames:   a body seen at most this many frames ago is looked for in its tracking
                     region (the landmark model only, no detector pass).
     min_visibility: pose visibility a wrist needs (higher than on stills: every region costs a
@@ -66,6 +67,7 @@ class BodyVideoConfig:
 
     every: int = 10
     idle_every: int = 30
+    idle_max: int = 90
     track_frames: int = 30
     min_visibility: float = 0.5
     scales: tuple = (4.0, 5.5)
@@ -217,6 +219,7 @@ class BodyGuide:
         self._last = None  # PoseResult of the last run that saw a body
         self._last_frame = -10**9
         self._next = 0  # first frame of the next run
+        self._idle = 0  # idle runs (no free wrist) since the last useful one
         self.calls = 0
 
     def free_wrists(self, image: np.ndarray, frame: int, found: Sequence[HandObservation]) -> list[FreeWrist]:
@@ -233,7 +236,8 @@ class BodyGuide:
         if res is not None:
             self._last, self._last_frame = res, frame
         out = [] if res is None else self._free(res.xyv(), image.shape[1], image.shape[0], found)
-        self._next = frame + (v.every if out else v.idle_every)
+        self._idle = 0 if out else self._idle + 1
+        self._next = frame + (v.every if out else min(v.idle_every * 2 ** (self._idle - 1), v.idle_max))
         return out
 
     def _free(self, xyv: np.ndarray, W: int, H: int, found: Sequence[HandObservation]) -> list[FreeWrist]:
