@@ -228,3 +228,34 @@ def test_engine_body_search_in_video_is_bounded_and_adds_no_duplicate(clip, fram
         assert guide is not None and 1 <= guide.calls <= len(video) // guide.cfg.video.every + 1
     if not clip.startswith("slpio_asl_different"):
         assert body == 0
+
+
+@needs_realdev
+def test_default_engine_does_not_use_the_legacy_pose_graph():
+    """A still through the default engine (body-guided candidates) and video frames (body-guided
+    search) run with the legacy ``mp.solutions`` Pose graph made unusable (it is gone from
+    MediaPipe 0.10.30): the body model is :class:`PoseModel`."""
+    import subprocess
+    import sys
+
+    code = (
+        "import cv2, numpy as np\n"
+        "import mediapipe.python.solutions.pose as legacy\n"
+        "def gone(*a, **k):\n"
+        "    raise RuntimeError('legacy Pose graph used')\n"
+        "legacy.Pose = gone\n"
+        "from lagc_hand.engines.pose_model import PoseModel\n"
+        "from lagc_hand.engines.recovery import RecoveringMediaPipeEngine\n"
+        f"img = cv2.cvtColor(cv2.imread({str(REALDEV / 'images' / 'wilor' / 'test4.jpg')!r}), cv2.COLOR_BGR2RGB)\n"
+        "img = np.ascontiguousarray(img)\n"
+        "with RecoveringMediaPipeEngine(still=True) as e:\n"
+        "    e.process(img)\n"
+        "    assert isinstance(e._pose, PoseModel)\n"
+        "with RecoveringMediaPipeEngine(max_hands=3) as e:\n"
+        "    [e.process(img, i / 30) for i in range(3)]\n"
+        "    assert e._body.calls == 1 and isinstance(e._body._model, PoseModel)\n"
+        "print('DIRECT POSE OK')\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "backend"), os.environ.get("PYTHONPATH", "")]))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "DIRECT POSE OK" in out.stdout
