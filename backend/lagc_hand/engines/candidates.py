@@ -45,6 +45,8 @@ from lagc_hand.engines.pose_model import PoseModel  # noqa: F401
 class BodyVideoConfig:
     """Body-guided search in video (:class:`BodyGuide`).
 
+    enabled:        False: no Pose run, no body-guided hand (``python -m bench.body_guided``
+                    measures the engine with and without it).
     every:          frames between Pose runs at least, while a hand is missing and the last run
                     saw a free visible wrist (a body wrist with no found hand at it).
     idle_every:     ... when the last run saw no body or no free visible wrist (most one-hand
@@ -65,6 +67,7 @@ class BodyVideoConfig:
                     side must agree too: blurred signing hands score 0.85-0.95).
     """
 
+    enabled: bool = True
     every: int = 10
     idle_every: int = 30
     idle_max: int = 90
@@ -226,7 +229,7 @@ class BodyGuide:
         """The free visible wrists in ``image`` (frame number ``frame``), or [] when Pose is not
         due yet.  ``found``: the hands found in this frame."""
         v = self.cfg.video
-        if frame < self._next:
+        if frame < self._next or not v.enabled:
             return []
         if self._model is None:
             self._model = PoseModel()
