@@ -11,7 +11,8 @@ found, so a candidate never adds a second skeleton to a hand.
 
 Sources:
 
-* :func:`body_rois` -- a body's wrist, index and pinky points (MediaPipe Pose)
+* :func:`body_rois` -- a body's wrist, index and pinky points (MediaPipe Pose,
+  :mod:`.pose_model`)
   give the hand's place, direction and size, as MediaPipe Holistic does;
 * :func:`grid_rois` -- multi-scale search on stills: the whole frame padded
   (a hand that fills it) and overlapping tiles at two smaller scales, each at
@@ -28,7 +29,7 @@ All coordinates are full-image pixels, x right, y down.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Optional, Sequence
 
 import numpy as np
@@ -36,6 +37,47 @@ import numpy as np
 from lagc_hand.engines.base import HandObservation
 from lagc_hand.engines.dedup import DedupConfig, dedupe, hand_size, same_hand
 from lagc_hand.engines.landmark_model import HandLandmarkModel, LandmarkResult, Roi, roi_from_keypoints
+# The body model that feeds body_rois (MediaPipe Pose run directly; named here for the engine).
+from lagc_hand.engines.pose_model import PoseModel  # noqa: F401
+
+
+@dataclass
+class BodyVideoConfig:
+    """Body-guided search in video (:class:`BodyGuide`).
+
+    enabled:        False: no Pose run, no body-guided hand (``python -m bench.body_guided``
+                    measures the engine with and without it).
+    every:          frames between Pose runs at least, while a hand is missing and the last run
+                    saw a free visible wrist (a body wrist with no found hand at it).
+    idle_every:     ... when the last run saw no body or no free visible wrist (most one-hand
+                    footage: the other arm is out of the picture or hidden); doubled after each
+                    further idle run, up to ``idle_max`` frames.
+    track_frames:   a body seen at most this many frames ago is looked for in its tracking
+                    region (the landmark model only, no detector pass).
+    min_visibility: pose visibility a wrist needs (higher than on stills: every region costs a
+                    landmark pass, and a low-visibility wrist is rarely a findable hand).
+    scales, angles: region sides / wrist-to-hand distance and rotations (degrees) per wrist
+                    (one region: the re-centring step of :func:`confirm` aligns the hand).
+    free_dist:      a body wrist closer than this x a found hand's size to that hand's wrist
+                    already has its hand.
+    max_wrist_dist: a confirmed hand's wrist must lie within this x its size of the body wrist
+                    (else it is another hand, e.g. the found one's, seen from this region).
+    presence:       landmark-model presence a hand at a free wrist needs (first pass and after
+                    re-centring; below the stills' grid threshold because the body's wrist and
+                    side must agree too: blurred signing hands score 0.85-0.95).
+    """
+
+    enabled: bool = True
+    every: int = 10
+    idle_every: int = 30
+    idle_max: int = 90
+    track_frames: int = 30
+    min_visibility: float = 0.5
+    scales: tuple = (4.0, 5.5)
+    angles: tuple = (0,)
+    free_dist: float = 1.0
+    max_wrist_dist: float = 0.6
+    presence: float = 0.85
 
 
 @dataclass
@@ -53,6 +95,7 @@ class CandidateConfig:
     body_scales:   body-guided region side / wrist-to-hand-centre distance.
     body_angles:   rotations (degrees) tried around the body's forearm direction.
     min_visibility: pose landmark visibility a body wrist needs.
+    video:         the body-guided search in video (:class:`BodyGuide`).
     """
 
     presence: float = 0.9
@@ -65,6 +108,7 @@ class CandidateConfig:
     body_angles: tuple = (0, -35, 35)
     min_visibility: float = 0.3
     dedup: DedupConfig = field(default_factory=DedupConfig)
+    video: BodyVideoConfig = field(default_factory=BodyVideoConfig)
 
 
 def _tiles(W: int, H: int, side: float, overlap: float) -> list[tuple[float, float]]:
@@ -116,25 +160,6 @@ def body_rois(pose_xyv: np.ndarray, cfg: Optional[CandidateConfig] = None) -> li
     return out
 
 
-class PoseModel:
-    """MediaPipe Pose (bundled full model) on stills: (33, 3) landmarks in pixels + visibility."""
-
-    def __init__(self) -> None:
-        from mediapipe.python.solutions import pose as mp_pose
-
-        self._pose = mp_pose.Pose(static_image_mode=True, model_complexity=1)
-
-    def __call__(self, image: np.ndarray) -> Optional[np.ndarray]:
-        res = self._pose.process(np.ascontiguousarray(image))
-        if res.pose_landmarks is None:
-            return None
-        H, W = image.shape[:2]
-        return np.array([[p.x * W, p.y * H, p.visibility] for p in res.pose_landmarks.landmark])
-
-    def close(self) -> None:
-        self._pose.close()
-
-
 def _plausible(r: LandmarkResult, W: int, H: int, cfg: CandidateConfig) -> bool:
     """A confirmed hand must be mostly inside the image, not tiny, and fill its region as hands do."""
     kp = r.keypoints2d
@@ -171,3 +196,83 @@ def confirm(model: HandLandmarkModel, image: np.ndarray, rois: Sequence[Roi], fo
         accepted.append(obs)
         new.append(obs)
     return dedupe(new, cfg.dedup)
+
+
+@dataclass
+class FreeWrist:
+    """A visible body wrist without a found hand: the person's ``side`` ("left"/"right"), the
+    wrist (2,) in pixels and the hand regions to confirm there."""
+
+    side: str
+    wrist: np.ndarray
+    rois: list
+
+
+class BodyGuide:
+    """Video: where a body says a hand should be and none was found.
+
+    Runs :class:`PoseModel` at most every ``cfg.video.every`` frames (tracking the last body
+    when recent) and returns its free wrists with their regions; :func:`confirm_at_wrist`
+    checks them.  ``calls`` counts Pose runs.
+    """
+
+    def __init__(self, cfg: Optional[CandidateConfig] = None, model: Optional[PoseModel] = None) -> None:
+        self.cfg = cfg or CandidateConfig()
+        self._model = model
+        self._last = None  # PoseResult of the last run that saw a body
+        self._last_frame = -10**9
+        self._next = 0  # first frame of the next run
+        self._idle = 0  # idle runs (no free wrist) since the last useful one
+        self.calls = 0
+
+    def free_wrists(self, image: np.ndarray, frame: int, found: Sequence[HandObservation]) -> list[FreeWrist]:
+        """The free visible wrists in ``image`` (frame number ``frame``), or [] when Pose is not
+        due yet.  ``found``: the hands found in this frame."""
+        v = self.cfg.video
+        if frame < self._next or not v.enabled:
+            return []
+        if self._model is None:
+            self._model = PoseModel()
+        recent = self._last if frame - self._last_frame <= v.track_frames else None
+        res = self._model.run(np.ascontiguousarray(image), previous=recent)
+        self.calls += 1
+        if res is not None:
+            self._last, self._last_frame = res, frame
+        out = [] if res is None else self._free(res.xyv(), image.shape[1], image.shape[0], found)
+        self._idle = 0 if out else self._idle + 1
+        self._next = frame + (v.every if out else min(v.idle_every * 2 ** (self._idle - 1), v.idle_max))
+        return out
+
+    def _free(self, xyv: np.ndarray, W: int, H: int, found: Sequence[HandObservation]) -> list[FreeWrist]:
+        v = self.cfg.video
+        cfg = CandidateConfig(body_scales=v.scales, body_angles=v.angles, min_visibility=v.min_visibility)
+        out = []
+        for side, (w, _, _) in POSE_HANDS.items():
+            wrist = xyv[w, :2]
+            if xyv[w, 2] < v.min_visibility or not (0 <= wrist[0] < W and 0 <= wrist[1] < H):
+                continue
+            if any(np.linalg.norm(h.keypoints2d[0] - wrist) < v.free_dist * hand_size(h.keypoints2d) for h in found):
+                continue
+            rois = [r for s, r in body_rois(xyv, cfg) if s == side]
+            if rois:
+                out.append(FreeWrist(side, wrist.copy(), rois))
+        return out
+
+    def close(self) -> None:
+        if self._model is not None:
+            self._model.close()
+            self._model = None
+
+
+def confirm_at_wrist(model: HandLandmarkModel, image: np.ndarray, wrist: FreeWrist,
+                     found: Sequence[HandObservation], cfg: Optional[CandidateConfig] = None) -> list[HandObservation]:
+    """The hand at a free body wrist, if the landmark model confirms one (:func:`confirm`, which
+    drops hands already found) whose wrist lies at the body's wrist and whose side is the body's
+    side (a hand resting on the chin or the other hand seen from this region is refused)."""
+    cfg = cfg or CandidateConfig()
+    out = []
+    for obs in confirm(model, image, wrist.rois, found, replace(cfg, presence=cfg.video.presence), source="body"):
+        near = np.linalg.norm(obs.keypoints2d[0] - wrist.wrist) <= cfg.video.max_wrist_dist * hand_size(obs.keypoints2d)
+        if near and (obs.handedness >= 0.5) == (wrist.side == "right"):
+            out.append(obs)
+    return out

@@ -37,11 +37,13 @@ from lagc_hand.errors import EngineUnavailable
 INPUT_SIZE = 192
 
 
-def ssd_anchors() -> np.ndarray:
-    """(2016, 2) anchor centres in [0, 1] input coordinates, in the model's output order."""
+def ssd_anchors(size: int = INPUT_SIZE, layers: tuple = ((8, 2), (16, 6))) -> np.ndarray:
+    """(N, 2) unit-size SSD anchor centres in [0, 1] input coordinates, in the model's output
+    order: per (stride, anchors per cell) layer, a grid of ceil(size / stride) cells, row-major.
+    Default: the palm detector's 2016 anchors (:mod:`.pose_model` passes its own layers)."""
     out = []
-    for stride, per_cell in ((8, 2), (16, 6)):
-        n = INPUT_SIZE // stride
+    for stride, per_cell in layers:
+        n = -(-size // stride)
         ys, xs = np.meshgrid((np.arange(n) + 0.5) / n, (np.arange(n) + 0.5) / n, indexing="ij")
         cells = np.stack([xs.ravel(), ys.ravel()], 1)
         out.append(np.repeat(cells, per_cell, axis=0))

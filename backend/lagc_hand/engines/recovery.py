@@ -213,6 +213,7 @@ class RecoveringMediaPipeEngine:
         self._followed_now: list[tuple[HandObservation, _Slot]] = []  # (followed hand, its slot) this frame
         self.still = bool(still)
         self._pose = None  # candidates.PoseModel, stills only
+        self._body = None  # candidates.BodyGuide, video only
         self._probe = 0  # round-robin position of the idle probes
         self._pair_seen = -10**9  # last frame where the tracker itself found >= 2 hands
         self.stats = {"frames": 0, "attempts": 0, "passes": 0, "recovered": 0, "duplicates_removed": 0,
@@ -241,6 +242,8 @@ class RecoveringMediaPipeEngine:
                 # together).  Not at a later chunk's start (time > 0): it pays off only once.
                 full = expected or (self._frame == 0 and time <= 0.0)
                 hands = self._search(image, hands, regions, self.cfg.max_passes if full else self.cfg.idle_passes)
+        if self.recovery and not self.still and len(hands) < self.max_hands:
+            hands = self._body_hands(image, hands)
         gray = None
         if self.recovery and self.cfg.follow is not None:
             import cv2
@@ -261,6 +264,7 @@ class RecoveringMediaPipeEngine:
         self._prev_gray = None
         self._followed_now = []
         self._pair_seen = -10**9
+        self._body = None
 
     def close(self) -> None:
         self.base.close()
@@ -421,6 +425,28 @@ class RecoveringMediaPipeEngine:
         self.stats["landmark_passes"] += model.calls - n0
         self.stats["candidates"] += len(new)
         return list(hands) + sorted(new, key=lambda h: -h.score)
+
+    def _body_hands(self, image: np.ndarray, hands: list[HandObservation]) -> list[HandObservation]:
+        """Video: a hand where a body wrist is and no hand was found (MediaPipe Pose every few
+        frames, :class:`.candidates.BodyGuide`), confirmed by the landmark model at that wrist and
+        with the body's side; later frames track it through the memory (:meth:`_refind`)."""
+        from lagc_hand.engines import candidates as cand
+
+        if self._body is None:
+            self._body = cand.BodyGuide(self.cfg.candidates)
+        wrists = self._body.free_wrists(image, self._frame, hands)
+        model = self._landmark_model() if wrists else None
+        n0 = model.calls if model else 0
+        hands, ref, (H, W) = list(hands), self._reference_size(hands), image.shape[:2]
+        for w in wrists:
+            for obs in cand.confirm_at_wrist(model, image, w, hands, self.cfg.candidates):
+                r = max(w.rois, key=lambda r: r.side)
+                region = Region(r.cx - r.side / 2, r.cy - r.side / 2, r.side, "body")
+                if len(hands) < self.max_hands and self._accept(obs, hands, region, ref, W, H):
+                    hands.append(obs)
+                    self.stats["candidates"] += 1
+        self.stats["landmark_passes"] += (model.calls - n0) if model else 0
+        return hands
 
     def _accept(self, obs: HandObservation, hands: list[HandObservation], region: Region,
                 ref: Optional[float], W: int, H: int) -> bool:
