@@ -55,6 +55,10 @@ class TrackerConfig:
     motion_cap: float = 6.0         # cap on one frame's motion cost
     w_presence_change: float = 3.0  # a slot appearing or disappearing
     w_drop: float = 6.0             # dropping a detection, x its score
+    # A hand hopping sides pays motion_cap - hop_motion_scale x its motion cost (see _hop_cost):
+    # only a hand that stays nearly put (< ~0.4 hand sizes) is sure to be the same hand; hands
+    # that touch or overlap are close to each other too, and one may take over from the other.
+    hop_motion_scale: float = 3.0
     # Optional identity evidence replacing the label + chirality costs below:
     # (HandObservation) -> (cost of LEFT, cost of RIGHT); see lagc_hand.tracking.sides.
     side_costs: Optional[Callable[[HandObservation], tuple[float, float]]] = None
@@ -188,6 +192,36 @@ def _motion_costs(dets: list[list[HandObservation]], cfg: TrackerConfig) -> list
     return motion_costs
 
 
+def _hop_cost(motion: np.ndarray, prev: tuple[int, int], cur: tuple[int, int], cfg: TrackerConfig) -> float:
+    """Extra cost of one hand hopping sides between two frames.
+
+    motion: (N_{t-1}, N_t) motion costs; prev, cur: (left, right) detection
+    indices, -1 for an empty slot.  A slot that appears at t while the other
+    slot's hand of t-1 moved to it (its nearest continuation, better than what
+    that slot now holds) is the same hand changing side.  Without this term such
+    a hop cost only the two presence changes (6), less than two frames of a
+    detector's mirrored side evidence, while swapping two hands that are both
+    present costs up to ``2 x motion_cap`` (12): one hand alone flipped sides
+    with the detector (slpio_asl_different frames 27-31, the signer's left hand
+    labelled and shaped as a right one).  The hop pays ``motion_cap`` minus
+    ``hop_motion_scale`` x its motion, so a hand that stays put changes side for
+    the same price in both cases, and a detection that moved a few tenths of a
+    hand (two hands together, one taking over from the other: slpio_asl_different
+    frames 49-50) pays nothing extra.
+    """
+    c = 0.0
+    for s in (0, 1):
+        o = 1 - s
+        j, p = cur[s], prev[o]
+        if j < 0 or prev[s] >= 0 or p < 0:
+            continue  # slot s did not appear at t, or nothing was in the other slot
+        m = float(motion[p, j])
+        if cur[o] >= 0 and float(motion[p, cur[o]]) <= m:
+            continue  # the other slot's hand continued there (j is a new hand)
+        c += max(cfg.motion_cap - cfg.hop_motion_scale * m, 0.0)
+    return c
+
+
 def _viterbi(dets: list[list[HandObservation]], states: list[list[tuple[int, ...]]], unary: list[np.ndarray],
              motion_costs: list[np.ndarray], cfg: TrackerConfig) -> list[int]:
     """The lowest-cost path: per frame the index into ``states[t]``."""
@@ -205,13 +239,14 @@ def _viterbi(dets: list[list[HandObservation]], states: list[list[tuple[int, ...
     slot_of = [[_slots(a) for a in st] for st in states]
 
     def trans_cost(t: int, k_prev: int, k: int) -> float:
+        prev, cur = slot_of[t - 1][k_prev], slot_of[t][k]
         c = 0.0
-        for sp, sc in zip(slot_of[t - 1][k_prev], slot_of[t][k]):
+        for sp, sc in zip(prev, cur):
             if sp >= 0 and sc >= 0:
                 c += motion_costs[t][sp, sc]
             elif (sp >= 0) != (sc >= 0):
                 c += cfg.w_presence_change
-        return c
+        return c + _hop_cost(motion_costs[t], prev, cur, cfg)
 
     cost = [np.array([state_cost(0, a) for a in states[0]])] if T else []
     back: list[np.ndarray] = [np.zeros(len(states[0]), int)] if T else []
