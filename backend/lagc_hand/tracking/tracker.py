@@ -29,7 +29,7 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 
 from lagc_hand.engines.base import FrameObservations, HandObservation
-from lagc_hand.engines.dedup import hand_size
+from lagc_hand.engines.dedup import DedupConfig, hand_size, is_guess, same_hand
 from lagc_hand.tracking.chirality import chirality_evidence
 from lagc_hand.tracking.occlusion import OcclusionConfig, blend_followed, bridge_occlusions
 
@@ -41,7 +41,11 @@ class TrackerConfig:
     """Weights of the tracking costs (dimensionless; 1 ~ one frame of strong evidence)."""
 
     min_score: float = 0.3          # detections below are discarded outright
-    duplicate_dist: float = 0.25    # mean 2D keypoint distance / hand size below which two detections are one hand
+    # Two detections are one hand by engines.dedup.same_hand (keypoints, fragments, nested skeletons).
+    dedup: DedupConfig = field(default_factory=DedupConfig)
+    # A track piece made only of guesses (see _drop_guessed_pieces) is dropped when its hand is
+    # smaller than this x the other hand in every frame both are there.
+    guessed_size: float = 0.75
     w_handedness: float = 1.0       # per frame, x -log P(label)
     w_chirality: float = 0.5        # per frame, x -log P(chirality)
     # Motion: -log of a Gaussian on the per-frame keypoint displacement d (mean over the 21
@@ -117,11 +121,13 @@ class TrackingResult:
 
 
 def _dedupe(hands: list[HandObservation], cfg: TrackerConfig) -> tuple[list[HandObservation], int]:
-    hands = sorted((h for h in hands if h.score >= cfg.min_score), key=lambda h: -h.score)
+    """Detections above ``min_score``, one per physical hand: of two on one hand the
+    detector's own is kept over a guess (a crop search's find can be a part of the
+    hand: slpio_asl_different f27), then the higher score."""
+    hands = sorted((h for h in hands if h.score >= cfg.min_score), key=lambda h: (is_guess(h), -h.score))
     kept: list[HandObservation] = []
     for h in hands:
-        size = hand_size(h.keypoints2d)
-        if any(np.linalg.norm(h.keypoints2d - k.keypoints2d, axis=1).mean() < cfg.duplicate_dist * size for k in kept):
+        if any(same_hand(k, h, cfg.dedup)[0] for k in kept):
             continue
         kept.append(h)
     return kept, 0
@@ -303,6 +309,42 @@ def _fill_tracks(dets: list[list[HandObservation]], chosen: list[tuple[int, ...]
     return tracks, switches, flips, dropped
 
 
+def _drop_guessed_pieces(dets: list[list[HandObservation]], chosen: list[tuple[int, ...]],
+                         cfg: TrackerConfig) -> list[tuple[int, ...]]:
+    """The chosen assignments with guessed track pieces dropped.
+
+    A piece is a run of frames in which one side is present.  It is a guess when
+    every detection in it is a guess (:func:`lagc_hand.engines.dedup.is_guess`:
+    recovered by a crop search or followed by flow, never found by the detector
+    itself; a re-find at a guessed hand's predicted place is a guess too) and its
+    hand is smaller than
+    ``guessed_size`` x the other side's hand wherever both are present (at
+    least once).  A person's two hands at about one depth have about one size;
+    the mirror-side search found a 0.6-0.7x "hand" on a signer's chin next to
+    the real one for ten frames (slpio_asl_wrong_what f39-49), which the
+    presence costs kept as a track.
+    """
+    out = [list(a) for a in chosen]
+    for side in (0, 1):
+        t = 0
+        while t < len(out):
+            if side not in out[t]:
+                t += 1
+                continue
+            e = t
+            while e < len(out) and side in out[e]:
+                e += 1
+            piece = range(t, e)
+            ratios = [hand_size(dets[k][out[k].index(side)].keypoints2d)
+                      / hand_size(dets[k][out[k].index(1 - side)].keypoints2d) for k in piece if (1 - side) in out[k]]
+            if (ratios and max(ratios) < cfg.guessed_size
+                    and all(is_guess(dets[k][out[k].index(side)]) for k in piece)):
+                for k in piece:
+                    out[k][out[k].index(side)] = 2
+            t = e
+    return [tuple(a) for a in out]
+
+
 def _fill_occlusions(tracks: dict[str, HandTrack], frames: Sequence[FrameObservations], cfg: TrackerConfig) -> int:
     """Blend followed frames and bridge hidden ones (:mod:`.occlusion`); returns frames bridged."""
     if cfg.occlusion is None or len(frames) <= 1:
@@ -325,7 +367,8 @@ def track_hands(
     states = [_assignments(len(hs)) for hs in dets]
     motion_costs = _motion_costs(dets, cfg)
     path = _viterbi(dets, states, _unary_costs(dets, cfg), motion_costs, cfg)
-    tracks, switches, flips, phantoms = _fill_tracks(dets, [states[t][k] for t, k in enumerate(path)], motion_costs)
+    chosen = _drop_guessed_pieces(dets, [states[t][k] for t, k in enumerate(path)], cfg)
+    tracks, switches, flips, phantoms = _fill_tracks(dets, chosen, motion_costs)
     bridged = _fill_occlusions(tracks, frames, cfg)
     found = [len(d) for d in dets]
     stats = {
