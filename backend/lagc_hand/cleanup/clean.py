@@ -29,6 +29,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from lagc_hand.engines.dedup import hand_size
 from lagc_hand.placement.pnp import solve_translation
 from lagc_hand_blender.core import filters
 
@@ -152,8 +153,6 @@ def jumps(keypoints2d: np.ndarray, observed: np.ndarray, jump_sizes: float) -> n
     """(T,) bool: True at each observed frame whose 2D keypoints jumped from the
     previous observed frame's by more than ``jump_sizes`` hand sizes x sqrt(frames
     between).  keypoints2d: (T, 21, 2) pixels; observed: (T,) bool."""
-    from lagc_hand.engines.dedup import hand_size
-
     out = np.zeros(len(observed), bool)
     idx = np.flatnonzero(observed)
     for a, b in zip(idx[:-1], idx[1:]):
