@@ -32,6 +32,18 @@ PCK_FRACTION = 0.2
 #: slip through: look at the overlays.  With complete labels (every hand
 #: labelled) :func:`labelled_duplicates` decides instead.
 DUPLICATE_FRACTION = 0.2
+#: ... or, as a user sees it, one skeleton lying on the other: keypoint centres
+#: closer than NESTED_CENTRE x the larger box size, boxes overlapping by more than
+#: NESTED_OVERLAP (IoU, or the smaller box's share inside the larger), and wrists
+#: closer than NESTED_WRIST x size.  That catches a second skeleton on one hand in
+#: another pose (pairwise 0.25-0.45 apart: slpio_asl_wrong_what f36-37,
+#: mmaction2_test1 f123-125 with plain MediaPipe).  On the rendered clips' ground
+#: truth it flags only a hand wholly hidden behind the other (two_hands f91-95);
+#: hands crossing with interlaced fingers share a centre but not the wrist side
+#: (slp_pose_FOOTBALL: wrists >= 1.5 sizes apart).
+NESTED_CENTRE = 0.2
+NESTED_OVERLAP = 0.45
+NESTED_WRIST = 0.8
 #: Public keypoint order with the fingers mirrored (thumb <-> little, index <-> ring).
 MIRRORED_FINGERS = [0, 17, 18, 19, 20, 13, 14, 15, 16, 9, 10, 11, 12, 5, 6, 7, 8, 1, 2, 3, 4]
 #: Frame-to-frame linking of detections (side flips): mean distance / size below this.
@@ -122,15 +134,46 @@ def jitter(kp2d: np.ndarray, present: np.ndarray, size: np.ndarray) -> float:
 
 
 def duplicate_pairs(preds: Sequence[np.ndarray]) -> int:
-    """Pairs of predicted hands in one frame that sit on one hand ((21, 2) px each)."""
+    """Pairs of predicted hands in one frame that sit on one hand ((21, 2) px each):
+    keypoints close as they are or mirrored, or one skeleton nested on the other
+    (:func:`nested`)."""
     n = 0
     for i in range(len(preds)):
         for j in range(i + 1, len(preds)):
             size = max(box_size(preds[i]), box_size(preds[j]))
-            a, b = np.asarray(preds[i]), np.asarray(preds[j])
-            if min(mean_distance(a, b), mean_distance(a, b[MIRRORED_FINGERS])) < DUPLICATE_FRACTION * size:
+            a, b = np.asarray(preds[i], np.float64), np.asarray(preds[j], np.float64)
+            if (min(mean_distance(a, b), mean_distance(a, b[MIRRORED_FINGERS])) < DUPLICATE_FRACTION * size
+                    or nested(a, b)):
                 n += 1
     return n
+
+
+def _box(k: np.ndarray) -> np.ndarray:
+    return np.r_[k.min(0), k.max(0)]
+
+
+def box_overlap(a: np.ndarray, b: np.ndarray) -> float:
+    """max(IoU, share of the smaller box inside the larger) of the keypoint boxes
+    of (21, 2) px keypoints ``a`` and ``b``."""
+    ba, bb = _box(np.asarray(a, np.float64)), _box(np.asarray(b, np.float64))
+    iw = max(0.0, min(ba[2], bb[2]) - max(ba[0], bb[0]))
+    ih = max(0.0, min(ba[3], bb[3]) - max(ba[1], bb[1]))
+    area = [max(0.0, r[2] - r[0]) * max(0.0, r[3] - r[1]) for r in (ba, bb)]
+    inter = iw * ih
+    union = area[0] + area[1] - inter
+    iou = inter / union if union > 0 else 0.0
+    inside = inter / min(area) if min(area) > 0 else 0.0
+    return max(iou, inside)
+
+
+def nested(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether skeleton ``b`` lies on skeleton ``a`` ((21, 2) px each) as one hand:
+    shared centre and box, wrists together (the NESTED_* constants)."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    size = max(box_size(a), box_size(b))
+    centre = float(np.linalg.norm(a.mean(0) - b.mean(0))) / size
+    wrist = float(np.linalg.norm(a[0] - b[0])) / size
+    return centre < NESTED_CENTRE and wrist < NESTED_WRIST and box_overlap(a, b) > NESTED_OVERLAP
 
 
 def labelled_duplicates(labels: Sequence[np.ndarray], visibles: Sequence[np.ndarray], sizes: Sequence[float],

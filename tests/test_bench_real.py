@@ -104,6 +104,29 @@ def test_duplicates_flips_and_swaps():
     assert rm.track_swaps(np.stack([a] * 4), np.stack([b] * 4), ones, ones) == 0
 
 
+def test_duplicates_count_a_nested_skeleton_in_another_pose():
+    """A second skeleton on one hand, smaller and turned (keypoints pairwise and
+    mirrored far apart: the old rule missed it), is a duplicate; two hands crossed
+    with their wrists on opposite sides, and two hands side by side, are not."""
+    def tf(k, ang, scale, shift):
+        c = k.mean(0)
+        R = np.array([[np.cos(ang), -np.sin(ang)], [np.sin(ang), np.cos(ang)]])
+        return (k - c) @ R.T * scale + c + shift
+
+    ang = np.linspace(-0.6, 0.6, 5)
+    hand = np.array([[0.0, 0.0]] + [[np.sin(a) * r, -np.cos(a) * r] for a in ang for r in (0.5, 0.8, 1.0, 1.2)]) * 60
+    hand += [300.0, 300.0]
+    nested = tf(hand, 0.9, 0.8, [3.0, 2.0])
+    size = max(rm.box_size(hand), rm.box_size(nested))
+    assert min(rm.mean_distance(hand, nested), rm.mean_distance(hand, nested[rm.MIRRORED_FINGERS])) \
+        > rm.DUPLICATE_FRACTION * size
+    assert rm.duplicate_pairs([hand, nested]) == 1
+    mirrored = hand.copy()
+    mirrored[:, 0] = 600.0 - hand[:, 0]
+    assert rm.duplicate_pairs([tf(hand, 1.2, 1.0, 0.0), tf(mirrored, -1.2, 1.0, 0.0)]) == 0
+    assert rm.duplicate_pairs([hand, hand + [90.0, 0.0]]) == 0
+
+
 def test_project_pinhole():
     K = np.array([[500.0, 0, 320], [0, 400.0, 240], [0, 0, 1]])
     uv = rm.project(np.array([[0.1, -0.2, 2.0]]), K)

@@ -117,3 +117,28 @@ def test_the_one_spike_detector_finds_spikes_not_fast_moves_and_matches_its_defi
     np.testing.assert_array_equal(got[:, 0], _despike_by_loop(x, present, 0.04, 3))
     np.testing.assert_array_equal(got[:, 1], _despike_by_loop(10 * x, present, 0.4, 3))
     assert not filters.despike(x[:2], present[:2], 0.04).any()
+
+
+def test_no_smoothing_or_bridging_across_a_jump():
+    """A track that jumps to another place (one hand's track taking over the
+    other's, slpio_asl_different f31-33) stays two pieces: neither smoothed into a
+    drift across the image nor bridged over a gap between the two places."""
+    from lagc_hand_blender.core.rotations import axis_angle_to_quat
+
+    T, jump = 40, 20
+    q = axis_angle_to_quat(np.zeros((T, 16, 3)))
+    root = np.zeros((T, 3))
+    root[:, 2] = 0.5
+    root[:jump, 0], root[jump:, 0] = -0.15, 0.15
+    k2 = np.zeros((T, 21, 2))
+    k2[:, :, 0] = np.where(np.arange(T) < jump, 170.0, 470.0)[:, None] + np.linspace(-30, 30, 21)
+    k2[:, :, 1] = 240.0 + np.linspace(-40, 40, 21)
+    present = np.ones(T, bool)
+    out = clean_hand(present, np.ones(T), q, root, k2, 30.0)
+    np.testing.assert_allclose(out.root[:, 0], root[:, 0], atol=1e-6)
+    np.testing.assert_allclose(out.keypoints2d, k2, atol=1e-4)
+    # With a 3-frame gap at the jump, the gap stays open (bridging would draw the drift).
+    present[jump - 1:jump + 2] = False
+    out = clean_hand(present, np.ones(T), q, root, k2, 30.0)
+    assert not out.present[jump - 1:jump + 2].any() and not out.filled.any()
+    np.testing.assert_allclose(out.root[present, 0], root[present, 0], atol=1e-6)

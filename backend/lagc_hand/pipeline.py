@@ -219,7 +219,9 @@ def _fit_and_clean(tracking: TrackingResult, placements: dict[str, Placement], K
             pre_fits = fit_both_hands({s: load_hand_model(options.hand_model, s, device)[1] for s in SIDES},
                                       {s: placements[s].keypoints3d for s in SIDES},
                                       {s: tracking.tracks[s].present for s in SIDES},
-                                      cfg, TwoHandConfig(device=device))
+                                      cfg, TwoHandConfig(device=device),
+                                      keypoints2d={s: tracking.tracks[s].keypoints2d for s in SIDES}, K=K,
+                                      confidence={s: tracking.tracks[s].confidence for s in SIDES})
             run.add("fit", time.perf_counter() - t0)
         for side in SIDES:
             run.check_cancel()

@@ -13,6 +13,14 @@ equally smoothed detector 2D keypoints, and only the depth keeps its own
 smoothing (moving the root along its viewing ray barely moves the image).
 ``strength`` scales the smoothing width and the gap length; 0 returns the raw
 motion untouched.
+
+Smoothing and gap bridging never run across a **jump**: consecutive observed
+frames (or the two ends of a gap) whose detector 2D keypoints lie more than
+``jump_sizes`` hand sizes apart (x sqrt of the frames between) are two pieces
+of motion, not one.  A hand does not move a whole hand size in one frame
+(rendered ground truth: <= 0.1; fast signing: ~0.5), but a track that changes
+hands does, and smoothed across it both pieces drifted towards each other over
+several frames (issue 13: slpio_asl_different frames 31-33).
 """
 from __future__ import annotations
 
@@ -21,6 +29,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from lagc_hand.engines.dedup import hand_size
 from lagc_hand.placement.pnp import solve_translation
 from lagc_hand_blender.core import filters
 
@@ -32,12 +41,14 @@ FILLED_CONFIDENCE = 0.5
 class CleanConfig:
     """strength: 0 = raw, 1 = default.  sigma_s: Gaussian width (seconds) at
     strength 1.  max_gap_s: longest bridged gap at strength 1.  spike_m:
-    root jump (metres) that counts as a spike."""
+    root jump (metres) that counts as a spike.  jump_sizes: 2D jump (hand sizes
+    per frame) between observed frames where the motion is cut in two pieces."""
 
     strength: float = 1.0
     sigma_s: float = 0.05
     max_gap_s: float = 0.25
     spike_m: float = 0.04
+    jump_sizes: float = 1.0
 
 
 @dataclass
@@ -101,6 +112,11 @@ def clean_hand(
     observed = present & ~spikes
     max_gap = int(round(cfg.max_gap_s * cfg.strength * fps))
     filled_present, gaps = filters.fill_gaps(observed, max(max_gap, 0))
+    breaks = jumps(k2, observed, cfg.jump_sizes)
+    gaps = [g for g in gaps if not breaks[g[3]]]  # a gap whose ends jump stays a gap
+    filled_present = observed.copy()
+    for s, e, _, _ in gaps:
+        filled_present[s:e] = True
     filled = filled_present & ~observed
     for gap in gaps:
         filters.interpolate_gap_slerp(q, gap)
@@ -113,10 +129,10 @@ def clean_hand(
     raw_q, raw_r = q.copy(), r.copy()
 
     sigma = cfg.sigma_s * cfg.strength * fps
-    qs = filters.smooth_quats(q, new_present, sigma, conf)
-    rs = filters.gaussian_smooth(r, new_present, sigma, conf)
+    qs = _piecewise(filters.smooth_quats, q, new_present, breaks, sigma, conf)
+    rs = _piecewise(filters.gaussian_smooth, r, new_present, breaks, sigma, conf)
     if align is not None and new_present.any():
-        rs = _root_on_image(qs, rs, new_present, k2, conf, sigma, align)
+        rs = _root_on_image(qs, rs, new_present, breaks, k2, conf, sigma, align)
     absent = ~new_present
     qs[absent] = q[absent]
     conf[absent] = 0.0
@@ -133,18 +149,47 @@ def clean_hand(
     )
 
 
-def _root_on_image(qs: np.ndarray, rs: np.ndarray, present: np.ndarray, k2: np.ndarray, conf: np.ndarray,
-                   sigma: float, align: ImageAlign) -> np.ndarray:
+def jumps(keypoints2d: np.ndarray, observed: np.ndarray, jump_sizes: float) -> np.ndarray:
+    """(T,) bool: True at each observed frame whose 2D keypoints jumped from the
+    previous observed frame's by more than ``jump_sizes`` hand sizes x sqrt(frames
+    between).  keypoints2d: (T, 21, 2) pixels; observed: (T,) bool."""
+    out = np.zeros(len(observed), bool)
+    idx = np.flatnonzero(observed)
+    for a, b in zip(idx[:-1], idx[1:]):
+        size = 0.5 * (hand_size(keypoints2d[a]) + hand_size(keypoints2d[b]))
+        d = float(np.linalg.norm(keypoints2d[b] - keypoints2d[a], axis=-1).mean())
+        out[b] = d > jump_sizes * size * np.sqrt(b - a)
+    return out
+
+
+def _piecewise(smooth, x: np.ndarray, present: np.ndarray, breaks: np.ndarray, *args) -> np.ndarray:
+    """``smooth(x, present, *args)`` run on each piece of ``present`` between
+    ``breaks`` (T,) bool (True: a piece starts there), so no filter window reaches
+    across a jump.  x: (T, ...); absent samples are returned unchanged."""
+    starts = np.flatnonzero(breaks & present)
+    if not starts.size:
+        return smooth(x, present, *args)
+    out = np.asarray(x, np.float64).copy()
+    for s, e in zip(np.r_[0, starts], np.r_[starts, len(present)]):
+        m = np.zeros_like(present)
+        m[s:e] = present[s:e]
+        out[m] = smooth(x, m, *args)[m]
+    return out
+
+
+def _root_on_image(qs: np.ndarray, rs: np.ndarray, present: np.ndarray, breaks: np.ndarray, k2: np.ndarray,
+                   conf: np.ndarray, sigma: float, align: ImageAlign) -> np.ndarray:
     """Roots (T, 3) metres that put the smoothed pose ``qs`` (T, 16, 4) onto the
     smoothed 2D keypoints ``k2`` (T, 21, 2) px in the present frames; the depth
-    is smoothed like ``rs`` and the root slides along its viewing ray to it."""
+    is smoothed like ``rs`` and the root slides along its viewing ray to it;
+    ``breaks`` (T,) bool: where a piece of motion starts (see :func:`jumps`)."""
     idx = np.flatnonzero(present)
     X = np.asarray(align.pose(qs[idx], np.zeros((idx.size, 3))), np.float64)  # wrist at the origin
-    target = filters.gaussian_smooth(k2, present, sigma, conf)[idx]
+    target = _piecewise(filters.gaussian_smooth, k2, present, breaks, sigma, conf)[idx]
     t, _ = solve_translation(X, target, align.K)
     z = np.zeros(len(present))
     z[idx] = t[:, 2]
-    zs = filters.gaussian_smooth(z, present, sigma, conf)[idx]
+    zs = _piecewise(filters.gaussian_smooth, z, present, breaks, sigma, conf)[idx]
     out = rs.copy()
     out[idx] = t * (zs / np.maximum(t[:, 2], 1e-6))[:, None]
     return out

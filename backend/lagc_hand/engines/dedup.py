@@ -15,6 +15,14 @@ tracker and by a crop.  Labels say nothing here; geometry does:
   fit of one finger or part of that hand (seen on a real close-up photo: a
   0.5x-size "hand" folded onto the index finger of the hand holding a phone).
   Two real hands of one person differ little in size, so this does not merge them.
+* **nested**: centres within ``nested_centre`` hand sizes, boxes overlapping by
+  ``nested_overlap`` and wrists within ``nested_wrist`` hand sizes: a second
+  skeleton on one hand in another pose or mirrored (its keypoints 0.25-0.45 hand
+  sizes off pairwise), seen on real clips (slpio_asl_wrong_what f36-37,
+  mpsamples_gesture f109-122, mmaction2 f149, dynhamr_demo3 f208/463).  Real
+  hands that cross or interlace also share a centre, but their wrists sit on
+  opposite sides (slp_pose_FOOTBALL: >= 1.5 hand sizes apart); none of the
+  rendered interacting clips' detections trigger it.
 
 Of a duplicate pair the higher-score observation is kept; when the two agree
 closely (same keypoints) their keypoints are averaged, weighted by score.
@@ -41,6 +49,9 @@ class DedupConfig:
                      (wrist and middle finger only, which a mirrored fit keeps).
     fragment_inside: share of the smaller box inside the larger one above which ...
     fragment_size:   ... a skeleton smaller than this x the other's size is a fragment of it.
+    nested_centre:   keypoint-centre distance / the larger hand size under which ...
+    nested_overlap:  ... with a box overlap (IoU or the smaller box's share inside) above this ...
+    nested_wrist:    ... and wrists closer than this x the larger hand size, two sets are one hand.
     """
 
     same_hand_dist: float = 0.25
@@ -49,6 +60,9 @@ class DedupConfig:
     iou_hand_dist: float = 0.3
     fragment_inside: float = 0.7
     fragment_size: float = 0.65
+    nested_centre: float = 0.2
+    nested_overlap: float = 0.45
+    nested_wrist: float = 0.8
 
 
 def hand_size(kp2d: np.ndarray) -> float:
@@ -86,6 +100,13 @@ def box_inside(a: np.ndarray, b: np.ndarray) -> float:
 AXIS_POINTS = np.array([0, 9, 10, 11, 12])
 
 
+def is_guess(obs: HandObservation) -> bool:
+    """Whether an observation was not found by the detector itself: recovered by
+    a crop search (``extra["recovered"]``, :mod:`lagc_hand.engines.recovery`) or
+    followed by optical flow (``extra["followed"]``, :mod:`lagc_hand.engines.follow`)."""
+    return bool(obs.extra.get("recovered")) or bool(obs.extra.get("followed", False))
+
+
 def same_hand(a: HandObservation, b: HandObservation, cfg: DedupConfig | None = None) -> tuple[bool, float]:
     """Whether two observations describe one physical hand; also returns their
     relative keypoint distance."""
@@ -96,16 +117,25 @@ def same_hand(a: HandObservation, b: HandObservation, cfg: DedupConfig | None = 
         return True, d
     ba, bb = keypoint_box(a.keypoints2d), keypoint_box(b.keypoints2d)
     sa, sb = hand_size(a.keypoints2d), hand_size(b.keypoints2d)
-    if min(sa, sb) < cfg.fragment_size * max(sa, sb):
-        small = ba if sa < sb else bb
-        if box_inside(small, bb if sa < sb else ba) > cfg.fragment_inside:
-            return True, d
+    small, large = (ba, bb) if sa < sb else (bb, ba)
+    if min(sa, sb) < cfg.fragment_size * max(sa, sb) and box_inside(small, large) > cfg.fragment_inside:
+        return True, d
     iou = box_iou(ba, bb)
+    if _nested(a.keypoints2d, b.keypoints2d, max(sa, sb), max(iou, box_inside(small, large)), cfg):
+        return True, d
     if iou > cfg.iou_same:
         d_axis = float(np.linalg.norm(a.keypoints2d[AXIS_POINTS] - b.keypoints2d[AXIS_POINTS], axis=-1).mean()) / size
         if d_axis < cfg.iou_hand_dist:
             return True, d
     return False, d
+
+
+def _nested(ka: np.ndarray, kb: np.ndarray, size: float, overlap: float, cfg: DedupConfig) -> bool:
+    """The nested-skeleton rule of :func:`same_hand`: (21, 2) px keypoints, ``size``
+    the larger hand size (px), ``overlap`` the larger of IoU and inside share."""
+    centre = float(np.linalg.norm(ka.mean(0) - kb.mean(0))) / size
+    wrist = float(np.linalg.norm(ka[0] - kb[0])) / size
+    return centre < cfg.nested_centre and overlap > cfg.nested_overlap and wrist < cfg.nested_wrist
 
 
 def _merge(keep: HandObservation, other: HandObservation) -> HandObservation:

@@ -29,7 +29,7 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 
 from lagc_hand.engines.base import FrameObservations, HandObservation
-from lagc_hand.engines.dedup import hand_size
+from lagc_hand.engines.dedup import DedupConfig, hand_size, is_guess, same_hand
 from lagc_hand.tracking.chirality import chirality_evidence
 from lagc_hand.tracking.occlusion import OcclusionConfig, blend_followed, bridge_occlusions
 
@@ -41,7 +41,11 @@ class TrackerConfig:
     """Weights of the tracking costs (dimensionless; 1 ~ one frame of strong evidence)."""
 
     min_score: float = 0.3          # detections below are discarded outright
-    duplicate_dist: float = 0.25    # mean 2D keypoint distance / hand size below which two detections are one hand
+    # Two detections are one hand by engines.dedup.same_hand (keypoints, fragments, nested skeletons).
+    dedup: DedupConfig = field(default_factory=DedupConfig)
+    # A track piece made only of guesses (see _drop_guessed_pieces) is dropped when its hand is
+    # smaller than this x the other hand in every frame both are there.
+    guessed_size: float = 0.75
     w_handedness: float = 1.0       # per frame, x -log P(label)
     w_chirality: float = 0.5        # per frame, x -log P(chirality)
     # Motion: -log of a Gaussian on the per-frame keypoint displacement d (mean over the 21
@@ -55,6 +59,10 @@ class TrackerConfig:
     motion_cap: float = 6.0         # cap on one frame's motion cost
     w_presence_change: float = 3.0  # a slot appearing or disappearing
     w_drop: float = 6.0             # dropping a detection, x its score
+    # A hand hopping sides pays motion_cap - hop_motion_scale x its motion cost (see _hop_cost):
+    # only a hand that stays nearly put (< ~0.4 hand sizes) is sure to be the same hand; hands
+    # that touch or overlap are close to each other too, and one may take over from the other.
+    hop_motion_scale: float = 3.0
     # Optional identity evidence replacing the label + chirality costs below:
     # (HandObservation) -> (cost of LEFT, cost of RIGHT); see lagc_hand.tracking.sides.
     side_costs: Optional[Callable[[HandObservation], tuple[float, float]]] = None
@@ -113,11 +121,13 @@ class TrackingResult:
 
 
 def _dedupe(hands: list[HandObservation], cfg: TrackerConfig) -> tuple[list[HandObservation], int]:
-    hands = sorted((h for h in hands if h.score >= cfg.min_score), key=lambda h: -h.score)
+    """Detections above ``min_score``, one per physical hand: of two on one hand the
+    detector's own is kept over a guess (a crop search's find can be a part of the
+    hand: slpio_asl_different f27), then the higher score."""
+    hands = sorted((h for h in hands if h.score >= cfg.min_score), key=lambda h: (is_guess(h), -h.score))
     kept: list[HandObservation] = []
     for h in hands:
-        size = hand_size(h.keypoints2d)
-        if any(np.linalg.norm(h.keypoints2d - k.keypoints2d, axis=1).mean() < cfg.duplicate_dist * size for k in kept):
+        if any(same_hand(k, h, cfg.dedup)[0] for k in kept):
             continue
         kept.append(h)
     return kept, 0
@@ -188,6 +198,36 @@ def _motion_costs(dets: list[list[HandObservation]], cfg: TrackerConfig) -> list
     return motion_costs
 
 
+def _hop_cost(motion: np.ndarray, prev: tuple[int, int], cur: tuple[int, int], cfg: TrackerConfig) -> float:
+    """Extra cost of one hand hopping sides between two frames.
+
+    motion: (N_{t-1}, N_t) motion costs; prev, cur: (left, right) detection
+    indices, -1 for an empty slot.  A slot that appears at t while the other
+    slot's hand of t-1 moved to it (its nearest continuation, better than what
+    that slot now holds) is the same hand changing side.  Without this term such
+    a hop cost only the two presence changes (6), less than two frames of a
+    detector's mirrored side evidence, while swapping two hands that are both
+    present costs up to ``2 x motion_cap`` (12): one hand alone flipped sides
+    with the detector (slpio_asl_different frames 27-31, the signer's left hand
+    labelled and shaped as a right one).  The hop pays ``motion_cap`` minus
+    ``hop_motion_scale`` x its motion, so a hand that stays put changes side for
+    the same price in both cases, and a detection that moved a few tenths of a
+    hand (two hands together, one taking over from the other: slpio_asl_different
+    frames 49-50) pays nothing extra.
+    """
+    c = 0.0
+    for s in (0, 1):
+        o = 1 - s
+        j, p = cur[s], prev[o]
+        if j < 0 or prev[s] >= 0 or p < 0:
+            continue  # slot s did not appear at t, or nothing was in the other slot
+        m = float(motion[p, j])
+        if cur[o] >= 0 and float(motion[p, cur[o]]) <= m:
+            continue  # the other slot's hand continued there (j is a new hand)
+        c += max(cfg.motion_cap - cfg.hop_motion_scale * m, 0.0)
+    return c
+
+
 def _viterbi(dets: list[list[HandObservation]], states: list[list[tuple[int, ...]]], unary: list[np.ndarray],
              motion_costs: list[np.ndarray], cfg: TrackerConfig) -> list[int]:
     """The lowest-cost path: per frame the index into ``states[t]``."""
@@ -205,13 +245,14 @@ def _viterbi(dets: list[list[HandObservation]], states: list[list[tuple[int, ...
     slot_of = [[_slots(a) for a in st] for st in states]
 
     def trans_cost(t: int, k_prev: int, k: int) -> float:
+        prev, cur = slot_of[t - 1][k_prev], slot_of[t][k]
         c = 0.0
-        for sp, sc in zip(slot_of[t - 1][k_prev], slot_of[t][k]):
+        for sp, sc in zip(prev, cur):
             if sp >= 0 and sc >= 0:
                 c += motion_costs[t][sp, sc]
             elif (sp >= 0) != (sc >= 0):
                 c += cfg.w_presence_change
-        return c
+        return c + _hop_cost(motion_costs[t], prev, cur, cfg)
 
     cost = [np.array([state_cost(0, a) for a in states[0]])] if T else []
     back: list[np.ndarray] = [np.zeros(len(states[0]), int)] if T else []
@@ -268,6 +309,42 @@ def _fill_tracks(dets: list[list[HandObservation]], chosen: list[tuple[int, ...]
     return tracks, switches, flips, dropped
 
 
+def _drop_guessed_pieces(dets: list[list[HandObservation]], chosen: list[tuple[int, ...]],
+                         cfg: TrackerConfig) -> list[tuple[int, ...]]:
+    """The chosen assignments with guessed track pieces dropped.
+
+    A piece is a run of frames in which one side is present.  It is a guess when
+    every detection in it is a guess (:func:`lagc_hand.engines.dedup.is_guess`:
+    recovered by a crop search or followed by flow, never found by the detector
+    itself; a re-find at a guessed hand's predicted place is a guess too) and its
+    hand is smaller than
+    ``guessed_size`` x the other side's hand wherever both are present (at
+    least once).  A person's two hands at about one depth have about one size;
+    the mirror-side search found a 0.6-0.7x "hand" on a signer's chin next to
+    the real one for ten frames (slpio_asl_wrong_what f39-49), which the
+    presence costs kept as a track.
+    """
+    out = [list(a) for a in chosen]
+    for side in (0, 1):
+        t = 0
+        while t < len(out):
+            if side not in out[t]:
+                t += 1
+                continue
+            e = t
+            while e < len(out) and side in out[e]:
+                e += 1
+            piece = range(t, e)
+            ratios = [hand_size(dets[k][out[k].index(side)].keypoints2d)
+                      / hand_size(dets[k][out[k].index(1 - side)].keypoints2d) for k in piece if (1 - side) in out[k]]
+            if (ratios and max(ratios) < cfg.guessed_size
+                    and all(is_guess(dets[k][out[k].index(side)]) for k in piece)):
+                for k in piece:
+                    out[k][out[k].index(side)] = 2
+            t = e
+    return [tuple(a) for a in out]
+
+
 def _fill_occlusions(tracks: dict[str, HandTrack], frames: Sequence[FrameObservations], cfg: TrackerConfig) -> int:
     """Blend followed frames and bridge hidden ones (:mod:`.occlusion`); returns frames bridged."""
     if cfg.occlusion is None or len(frames) <= 1:
@@ -290,7 +367,8 @@ def track_hands(
     states = [_assignments(len(hs)) for hs in dets]
     motion_costs = _motion_costs(dets, cfg)
     path = _viterbi(dets, states, _unary_costs(dets, cfg), motion_costs, cfg)
-    tracks, switches, flips, phantoms = _fill_tracks(dets, [states[t][k] for t, k in enumerate(path)], motion_costs)
+    chosen = _drop_guessed_pieces(dets, [states[t][k] for t, k in enumerate(path)], cfg)
+    tracks, switches, flips, phantoms = _fill_tracks(dets, chosen, motion_costs)
     bridged = _fill_occlusions(tracks, frames, cfg)
     found = [len(d) for d in dets]
     stats = {
