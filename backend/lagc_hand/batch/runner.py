@@ -127,7 +127,7 @@ def run_local(tasks: list[VideoTask], workers: int, printer: Printer, done_befor
     pending = list(tasks)
     running: dict[str, _Running] = {}
     results: dict[str, VideoResult] = {}
-    last_line: dict[str, float] = {}
+    last_line: dict[str, tuple] = {}  # name -> (time, stage) of its last printed line
     total = total or len(tasks)
     while pending or running:
         while pending and len(running) < workers:
@@ -141,9 +141,11 @@ def run_local(tasks: list[VideoTask], workers: int, printer: Printer, done_befor
         except queue.Empty:
             kind = None
         if kind == "progress":
-            now = time.perf_counter()
-            if now - last_line.get(name, 0.0) >= 1.0 or payload.get("stage") != "detect":
-                last_line[name] = now
+            # Every stage shows once when it starts; detect's frame counts then once a second.
+            now, stage = time.perf_counter(), payload.get("stage")
+            t_last, stage_last = last_line.get(name, (0.0, None))
+            if stage != "detect" or stage != stage_last or now - t_last >= 1.0:
+                last_line[name] = (now, stage)
                 printer(f"    {name}: {_fmt_progress(payload)}")
         elif kind == "result":
             res = VideoResult(**payload)
