@@ -22,7 +22,7 @@ def size_and_gradient(model, betas: np.ndarray) -> tuple[float, np.ndarray]:
     metres -- at ``betas`` (nb,), and its gradient (nb,) metres per unit beta."""
     dtype, dev = model.v_template.dtype, model.v_template.device
     b = torch.as_tensor(np.asarray(betas, np.float64)[None], dtype=dtype, device=dev)
-    eye = torch.eye(3, dtype=dtype, device=dev).expand(1, model.parents.__len__(), 3, 3)
+    eye = torch.eye(3, dtype=dtype, device=dev).expand(1, len(model.parents), 3, 3)
     kp = model.forward_rotmat(eye, b, return_vertices=False).keypoints[0].double().cpu().numpy()
     J21 = shape_jacobian(model, eye)[0].double().cpu().numpy()  # (21, 3, nb) MANO-21 order
     J = np.empty_like(J21)
