@@ -12,7 +12,9 @@ clip (exact 3D).  Per input, per public joint (wrist, thumb CMC..tip, index MCP.
 
 * ``out-det``: the fitted output vs the detector's 2D (what "lies on the hand" means);
 * ``out-lab`` / ``cln-lab`` / ``det-lab``: fitted / cleaned output and detector vs the labels;
-* with 3D labels: the per-joint error after Procrustes alignment (mm) of out and det.
+* with 3D labels: the per-joint error after Procrustes alignment (mm) of out and det,
+  and the absolute wrist error (mm, out and clean), the wrist's depth error (out - label,
+  mm) and the fitted skeleton's size (summed bone lengths) over the label's.
 
 The last lines give the means that :mod:`bench.real` reports (2D px ratio out / det).
 """
@@ -82,12 +84,19 @@ def _procrustes_joint_err(pred: np.ndarray, lab: np.ndarray) -> np.ndarray:
     return np.linalg.norm(scale * p @ R - q, axis=1)
 
 
+def _skeleton_mm(kp: np.ndarray) -> float:
+    """Summed length of the 20 bones of (21, 3) public-order keypoints."""
+    from lagc_hand_blender.core.skeleton import PUBLIC_PARENTS
+
+    return float(np.linalg.norm(kp[1:] - kp[np.asarray(PUBLIC_PARENTS[1:])], axis=1).sum())
+
+
 def measure(inp, d: dict, cfg=None) -> dict:
     """Per-joint error lists of one input (see the module docstring)."""
     K = d["K"]
     labels = next(iter(inp.labels.values()))
     acc = {k: [] for k in ("out-det", "out-lab", "cln-lab", "det-lab", "pa-out", "pa-det", "px-out", "px-det",
-                           "px-cln", "betas")}
+                           "px-cln", "betas", "root-out", "root-cln", "dz", "size")}
     for side in ("left", "right"):
         r = fit_and_clean(d, side, cfg)
         if r is None:
@@ -119,6 +128,11 @@ def measure(inp, d: dict, cfg=None) -> dict:
             if lab.kp3d_mm is not None:
                 acc["pa-out"].append(_procrustes_joint_err(out[t] * 1000, lab.kp3d_mm))
                 acc["pa-det"].append(_procrustes_joint_err(tr.keypoints3d[t] * 1000, lab.kp3d_mm))
+                o3, c3, l3 = out[t] * 1000, clean[t] * 1000, lab.kp3d_mm
+                acc["root-out"].append(float(np.linalg.norm(o3[0] - l3[0])))
+                acc["root-cln"].append(float(np.linalg.norm(c3[0] - l3[0])))
+                acc["dz"].append(float(o3[0, 2] - l3[0, 2]))
+                acc["size"].append(float(_skeleton_mm(o3) / _skeleton_mm(l3)))
             else:
                 acc["pa-out"].append(nan)
                 acc["pa-det"].append(nan)
@@ -141,6 +155,8 @@ def report(name: str, acc: dict) -> str:
                  f"ratio out/det {px['px-out'] / px['px-det']:.3f}  clean/det {px['px-cln'] / px['px-det']:.3f}")
     if acc["pa-out"] and not np.isnan(np.asarray(acc["pa-out"])).all():
         lines.append(f"   PA-MPJPE mm: out {np.nanmean(acc['pa-out']):.2f}  det {np.nanmean(acc['pa-det']):.2f}")
+        lines.append(f"   abs. wrist mm: out {np.mean(acc['root-out']):.1f}  clean {np.mean(acc['root-cln']):.1f}  "
+                     f"depth error {np.mean(acc['dz']):+.1f}  skeleton size out / label {np.mean(acc['size']):.3f}")
     return "\n".join(lines)
 
 

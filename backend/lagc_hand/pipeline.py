@@ -25,6 +25,7 @@ from lagc_hand.engines import create_engine
 from lagc_hand.engines.parallel import DetectResult, detect
 from lagc_hand.errors import Cancelled, InputError
 from lagc_hand.fitting import FitConfig, HandFit, fit_hand, pose_keypoints
+from lagc_hand.fitting.landmarks import convention_for, to_detector_points
 from lagc_hand.fitting.motion import hand_track_motion, unseen_hand_motion
 from lagc_hand.fitting.two_hand import TwoHandConfig, fit_both_hands
 from lagc_hand.handmodel import HandModel
@@ -206,7 +207,7 @@ def _fit_and_clean(tracking: TrackingResult, placements: dict[str, Placement], K
     """Fit and clean each hand; returns ``(hands, fit_errors_mm, (model_id, faces, skin))``."""
     n_frames = len(tracking.tracks[SIDES[0]].present)
     device = _device(options.device)
-    cfg = fit_config or FitConfig(device=device)
+    cfg = fit_config or FitConfig(device=device, landmarks=options.engine)
     hands: dict[str, HandTrackMotion] = {}
     fit_errors: dict[str, Optional[float]] = {}
     # The fit and cleanup tensors are tiny ((T, 16, 3, 3) blocks): one torch thread is
@@ -268,11 +269,19 @@ def _clean_and_assemble(side: str, model: HandModel, params, fit: HandFit, idx: 
     root = np.zeros((T, 3), np.float32)
     quats[idx] = fit.quats
     root[idx] = fit.root
+    # (the cleaned pose goes onto the detector's landmarks as the fit read them: the
+    # model's keypoints moved to where the detector puts its landmarks)
+    beta = convention_for(cfg.landmarks)
     align = None if cfg.w_image <= 0 else ImageAlign(
-        K, lambda q, r, m=model, b=fit.betas: pose_keypoints(m, q, r, b, None, device))
+        K, lambda q, r, m=model, b=fit.betas: _as_landmarks(pose_keypoints(m, q, r, b, None, device), beta))
     cleaned = clean_hand(tr.present, tr.confidence, quats, root, tr.keypoints2d, fps,
                          CleanConfig(strength=float(smoothing)), align=align)
     return hand_track_motion(side, model, params, fit, idx, cleaned, device)
+
+
+def _as_landmarks(kp: np.ndarray, beta: Optional[np.ndarray]) -> np.ndarray:
+    """Model keypoints (N, 21, 3) metres -> the detector's landmarks on that hand (see fitting.landmarks)."""
+    return kp if beta is None else to_detector_points(kp, beta)
 
 
 def _motion(video, detected: DetectResult, src: VideoSource, fps: float, cam: CameraModel, hands: dict,

@@ -39,8 +39,9 @@ import torch
 
 from lagc_hand.fitting.limits import _CHILD, anatomical_frames, joint_limit_boxes
 from lagc_hand.fitting.image_term import ImageTerm, make_image_term, project
+from lagc_hand.fitting.landmarks import convention_for, to_model_points
 from lagc_hand.fitting.lm import FINGER_JOINTS, PoseProblem, levenberg_marquardt
-from lagc_hand.fitting.shape import solve_betas, solve_betas_image
+from lagc_hand.fitting.shape import size_and_gradient, solve_betas, solve_betas_image
 from lagc_hand.fitting.so3 import rotvec
 from lagc_hand.placement.pnp import solve_translation
 from lagc_hand.handmodel.torch_rotations import matrix_to_rot6d, rot6d_to_matrix
@@ -96,9 +97,25 @@ class FitConfig:
     #: hand: 1.0 against 0.05 gave RHD wrist-rooted MPJPE 25.8 vs 26.7 mm, absolute wrist
     #: 50 vs 61 mm, sample clip MPJPE 15.6 vs 16.5 mm (bench/fit_align.py, bench/accuracy.py).
     w_betas_image: float = 1.0
+    #: With the image term and ``normalise_size``: hold the hand's size (summed bone lengths of the rest
+    #: skeleton) at the starting shape's (the mean hand, or ``betas_init``).  One camera
+    #: sees only size / depth, so a size that the fit picks is a depth error: with the
+    #: shape free, single stills ended 6-10 % small (RHD 11111: 752 vs 866 mm labelled,
+    #: 84 mm wrist error) as the shape directions bent the proportions to the landmarks.
+    #: The proportions stay free.
+    hold_size: bool = True
     #: Huber threshold of the image term, in hand sizes (beyond it a keypoint's pull is constant).
     image_delta: float = 0.1
     device: str = "cpu"
+    #: Whose landmarks the 2D (and 3D) keypoints are (:mod:`.landmarks`; an engine name):
+    #: with the image term the model's keypoints are fitted to where the detector's
+    #: landmarks put the model's joints, not onto the landmarks themselves.  MediaPipe's
+    #: lie short of the joints along the fingers; fitted as they are, the hand comes out
+    #: ~5 % small in the image and ~5 % too far from the camera.  None / an engine
+    #: without a known convention: the landmarks are the model's keypoints.
+    #: Only the 2D landmarks are moved: MediaPipe's world landmarks come from another
+    #: model (moving them too: RHD PA-MPJPE 11.60 vs 11.15 mm, rendered two_hands 7.78 vs 7.65).
+    landmarks: Optional[str] = "mediapipe"
     #: CPU threads for torch during the fit.  The tensors are tiny (3x3 .. 15x15
     #: blocks), so extra threads only add synchronisation; on a busy 2-core machine
     #: the default (all cores) was 14x slower than 1 thread (18.4 s vs 1.3 s for 60 frames).
@@ -193,7 +210,8 @@ def fit_hand(model, target: np.ndarray, weights: Optional[np.ndarray] = None,
     weights: (T, 21) >= 0 per-keypoint confidence of the 3D term, or None.
     betas_init: (nb,) start (and, with ``fit_shape=False``, the fixed shape).
     keypoints2d: (T, 21, 2) detector pixels and K (3, 3) intrinsics (principal
-             point included): turn on the image term (``config.w_image > 0``).
+             point included): turn on the image term (``config.w_image > 0``);
+             the 2D keypoints are then read in ``config.landmarks``' convention.
     confidence: (T,) or (T, 21) >= 0 weights of the image term (None: 1).
     """
     cfg = config or FitConfig()
@@ -206,6 +224,9 @@ def fit_hand(model, target: np.ndarray, weights: Optional[np.ndarray] = None,
         with torch.inference_mode():
             image = None
             if keypoints2d is not None and K is not None and cfg.w_image > 0:
+                beta = convention_for(cfg.landmarks)
+                if beta is not None:
+                    keypoints2d = to_model_points(keypoints2d, beta)
                 conf = np.ones(len(target)) if confidence is None else confidence
                 image = make_image_term(keypoints2d, K, conf, cfg.w_image, cfg.image_delta,
                                         model.v_template.dtype, torch.device(cfg.device))
@@ -245,6 +266,15 @@ def _fit_hand(model, target: np.ndarray, weights: Optional[np.ndarray], cfg: Fit
         if cfg.normalise_size:
             target = _at_model_size(target, rest_kp)
     init = initial_pose(rest_kp, target)
+    size0 = _skeleton_size(rest_kp)
+
+    def hold(b: np.ndarray):
+        """The size constraint of the shape solves at betas b (see FitConfig.hold_size)."""
+        if image is None or not (cfg.hold_size and cfg.normalise_size):
+            return None
+        size, grad = size_and_gradient(model, b)
+        return grad, size - size0
+
     if cfg.fit_shape:
         # With the rotations fixed, keypoints are affine in betas: solve for them.
         # (Without this the pose iterations absorb the wrong shape: on noise-free
@@ -254,7 +284,8 @@ def _fit_hand(model, target: np.ndarray, weights: Optional[np.ndarray], cfg: Fit
         # iterations), so long sequences use evenly spaced frames for it.
         sub = np.unique(np.linspace(0, T - 1, min(T, SHAPE_START_FRAMES)).round().astype(np.int64))
         out = model.forward_rotmat(t(init[sub]), t(b[None]), return_vertices=False)
-        b, _ = solve_betas(model, out.global_rotmats, out.keypoints, t(b), target[sub], w_np[sub], w_betas)
+        b, _ = solve_betas(model, out.global_rotmats, out.keypoints, t(b), target[sub], w_np[sub], w_betas,
+                           hold(b))
         rest_kp, rest_j0 = rest_of(b)
 
     lo, hi = joint_limit_boxes()
@@ -275,7 +306,7 @@ def _fit_hand(model, target: np.ndarray, weights: Optional[np.ndarray], cfg: Fit
             b, dt = solve_betas(model, state.glob, state.keypoints / 100.0, t(b), target, w_np, w_betas)
             dt = t(dt)
         else:
-            b, dt = solve_betas_image(model, state, t(b), prob.sw, state.img_rows, state.img_res, w_betas)
+            b, dt = solve_betas_image(model, state, t(b), prob.sw, state.img_rows, state.img_res, w_betas, hold(b))
         prob = problem(b)
         state = levenberg_marquardt(prob, state.R, state.transl + dt, cfg.shape_iterations)
 

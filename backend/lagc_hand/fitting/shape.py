@@ -10,7 +10,39 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from lagc_hand_blender.core.skeleton import PUBLIC_TO_MANO21
+from lagc_hand_blender.core.skeleton import PUBLIC_PARENTS, PUBLIC_TO_MANO21
+
+#: Weight of the held size against the mean curvature of the shape problem (a
+#: constraint in all but name: the size moves by ~1e-4 of its error per solve).
+HOLD_WEIGHT = 1e4
+
+
+def size_and_gradient(model, betas: np.ndarray) -> tuple[float, np.ndarray]:
+    """The hand's size -- the summed length of the 20 bones of its rest skeleton,
+    metres -- at ``betas`` (nb,), and its gradient (nb,) metres per unit beta."""
+    dtype, dev = model.v_template.dtype, model.v_template.device
+    b = torch.as_tensor(np.asarray(betas, np.float64)[None], dtype=dtype, device=dev)
+    eye = torch.eye(3, dtype=dtype, device=dev).expand(1, len(model.parents), 3, 3)
+    kp = model.forward_rotmat(eye, b, return_vertices=False).keypoints[0].double().cpu().numpy()
+    J21 = shape_jacobian(model, eye)[0].double().cpu().numpy()  # (21, 3, nb) MANO-21 order
+    J = np.empty_like(J21)
+    J[PUBLIC_TO_MANO21] = J21  # public order
+    par = np.asarray(PUBLIC_PARENTS[1:])
+    bone = kp[1:] - kp[par]
+    length = np.linalg.norm(bone, axis=1)
+    u = bone / np.maximum(length, 1e-12)[:, None]
+    grad = np.einsum("kx,kxn->n", u, J[1:] - J[par])
+    return float(length.sum()), grad
+
+
+def _hold(S: torch.Tensor, rhs: torch.Tensor, hold) -> tuple[torch.Tensor, torch.Tensor]:
+    """Add the held linear combination ``g . (b0 + db) = target`` to normal equations
+    ``S db = rhs`` (float64), ``hold = (g (nb,), c)`` with ``c`` its value at b0 minus target."""
+    if hold is None:
+        return S, rhs
+    g = torch.as_tensor(np.asarray(hold[0], np.float64), dtype=S.dtype, device=S.device)
+    w = HOLD_WEIGHT * float(S.diagonal().mean()) / max(float(g @ g), 1e-18)
+    return S + w * torch.outer(g, g), rhs - w * float(hold[1]) * g
 
 
 def _rotate_each(G: torch.Tensor, M: torch.Tensor) -> torch.Tensor:
@@ -49,14 +81,17 @@ def shape_jacobian(model, glob: torch.Tensor) -> torch.Tensor:
 
 
 def solve_betas(model, glob: torch.Tensor, keypoints: torch.Tensor, betas: torch.Tensor, target: np.ndarray,
-                weights: np.ndarray, w_prior: float) -> tuple[np.ndarray, np.ndarray]:
+                weights: np.ndarray, w_prior: float, hold=None) -> tuple[np.ndarray, np.ndarray]:
     """Betas minimising the weighted keypoint error for fixed rotations.
 
     glob: (T, 16, 3, 3) global rotations; keypoints: (T, 21, 3) metres, public
     order, the model's keypoints at ``betas`` (nb,) with those rotations; target
     (T, 21, 3) metres; weights (T, 21).  The translation of every frame is free
     (eliminated by weighted centring).  The prior ``w_prior |betas|^2`` is
-    relative to the per-frame cost in cm^2, as in :class:`FitConfig`.
+    relative to the per-frame cost in cm^2, as in :class:`FitConfig`.  ``hold``:
+    None, or ``(g (nb,), c)`` -- keep ``g . betas`` where ``c`` (its value at
+    ``betas`` minus the wanted one) says, e.g. the hand's size
+    (:func:`size_and_gradient`).
 
     Returns (new betas (nb,), translation change per frame (T, 3) metres) that
     together minimise the cost.
@@ -86,13 +121,13 @@ def solve_betas(model, glob: torch.Tensor, keypoints: torch.Tensor, betas: torch
     # a tiny ridge so unused shape directions (zero columns) stay solvable without a prior
     lam = max(lam, 1e-9 * float(AtA.diagonal().mean()))
     eye = torch.eye(nb, dtype=torch.float64, device=dev)
-    db = torch.linalg.solve(AtA + lam * eye, Aty - lam * b0)
+    db = torch.linalg.solve(*_hold(AtA + lam * eye, Aty - lam * b0, hold))
     dt = y_mean - J_mean @ db.to(dtype)
     return (b0 + db).cpu().numpy(), dt.cpu().numpy()
 
 
 def solve_betas_image(model, state, betas: torch.Tensor, sw3: torch.Tensor, image_rows: torch.Tensor,
-                      image_res: torch.Tensor, w_prior: float) -> tuple[np.ndarray, torch.Tensor]:
+                      image_res: torch.Tensor, w_prior: float, hold=None) -> tuple[np.ndarray, torch.Tensor]:
     """One Gauss-Newton step on the shared shape and every frame's translation, the
     rotations fixed, for the fit with an image term (:mod:`.image_term`).
 
@@ -105,7 +140,7 @@ def solve_betas_image(model, state, betas: torch.Tensor, sw3: torch.Tensor, imag
     state: the :class:`.lm.PoseState` (keypoints cm, glob (T, 16, 3, 3), res (T, 21, 3)
     weighted wrist-relative residuals, cm).  betas (nb,); sw3 (T, 21) square roots of the
     3D weights; image_rows (T, 21, 2, 3) / image_res (T, 21, 2) from :func:`.image_term.evaluate`.
-    ``w_prior |betas|^2`` per frame, as in :func:`solve_betas`.
+    ``w_prior |betas|^2`` per frame and ``hold`` as in :func:`solve_betas`.
     Returns (new betas (nb,) float64, translation change (T, 3) metres).
     """
     dev = state.glob.device
@@ -132,6 +167,6 @@ def solve_betas_image(model, state, betas: torch.Tensor, sw3: torch.Tensor, imag
     S = Hbb - HbtHi.transpose(0, 1).reshape(nb, -1) @ Hbt.transpose(0, 1).reshape(nb, -1).T
     S = S + lam * torch.eye(nb, dtype=torch.float64, device=dev)
     rhs = -(gb - HbtHi.transpose(0, 1).reshape(nb, -1) @ gt.reshape(-1)) - lam * b0
-    db = torch.linalg.solve(S, rhs)
+    db = torch.linalg.solve(*_hold(S, rhs, hold))
     dt = -(Htt_inv @ (gt + Hbt.transpose(1, 2) @ db)[..., None])[..., 0]  # (T, 3) cm
     return (b0 + db).cpu().numpy(), (dt / 100.0).to(state.glob.dtype)
