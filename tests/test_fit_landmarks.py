@@ -118,3 +118,13 @@ def test_absolute_wrist_on_rhd_stills(tmp_path):
             err[key] += fj.measure(inp, d, cfg)["root-out"]
     assert len(err["new"]) >= 2, "MediaPipe found too few hands on the RHD stills"
     assert np.mean(err["new"]) < 0.85 * np.mean(err["old"]) and np.mean(err["new"]) < 48.0, err
+
+
+def test_both_mediapipe_engines_read_the_same_landmark_convention():
+    """Plain MediaPipe and the default engine run the same landmark model: one convention;
+    an engine whose keypoints are the model's own (lagc) gets none."""
+    from lagc_hand.fitting.landmarks import MEDIAPIPE_BETA, convention_for
+
+    assert convention_for("mediapipe") is MEDIAPIPE_BETA
+    assert convention_for("mediapipe-raw") is MEDIAPIPE_BETA
+    assert convention_for("lagc") is None and convention_for(None) is None

@@ -48,7 +48,7 @@ MEDIAPIPE_BETA = np.array([
 
 #: Landmark conventions by engine name: the detector's landmark offsets (21,);
 #: engines not listed give the model's own keypoints (no offset).
-CONVENTIONS = {"mediapipe": MEDIAPIPE_BETA}
+CONVENTIONS = {"mediapipe": MEDIAPIPE_BETA, "mediapipe-raw": MEDIAPIPE_BETA}  # one detector, two engines
 
 #: The bone each offset runs along: the parent, and for the wrist the middle MCP.
 _FROM = np.array(PUBLIC_PARENTS)
