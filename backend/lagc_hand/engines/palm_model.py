@@ -31,7 +31,7 @@ from typing import Optional
 
 import numpy as np
 
-from lagc_hand.engines.landmark_model import Roi, model_path, roi_from_palm
+from lagc_hand.engines.landmark_model import Roi, crop, model_path, roi_from_palm
 from lagc_hand.errors import EngineUnavailable
 
 INPUT_SIZE = 192
@@ -120,9 +120,7 @@ class PalmModel:
 
         H, W = image.shape[:2]
         roi = region or Roi(W / 2.0, H / 2.0, float(max(W, H)), 0.0)
-        M = roi.matrix(INPUT_SIZE)
-        patch = cv2.warpAffine(image, M, (INPUT_SIZE, INPUT_SIZE), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                               borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        patch = crop(image, roi, INPUT_SIZE, border=cv2.BORDER_CONSTANT)
         x = patch.astype(np.float32) * (1.0 / 255.0)
         with self._lock:
             self._it.set_tensor(self._in, x[None])
