@@ -147,7 +147,7 @@ class HandsTracker:
             self.palm_runs += 1
         found = detect_hands(self.palm, self.landmarks, image, self.max_hands, self.min_detection_confidence,
                              self.min_tracking_confidence, self._tracked)
-        self._tracked = [roi_from_keypoints(r.keypoints2d) for r in found]
+        self._tracked = [roi_from_keypoints(r.keypoints2d, (w, h)) for r in found]
         return [observation(r) for r in found]
 
     def reset(self) -> None:
