@@ -4,7 +4,11 @@ The two bundled models run through LiteRT (:mod:`.palm_model`,
 :mod:`.landmark_model`, each checked against MediaPipe's own output); this
 module is the graph around them, MediaPipe's ``hand_landmark_tracking_cpu``
 reproduced step by step, so the default engine does not need
-``mediapipe.python.solutions`` (removed in MediaPipe 0.10.30).  Per frame:
+``mediapipe.python.solutions`` (removed in MediaPipe 0.10.30).  Its region
+arithmetic and crops are MediaPipe's own to the bit (float32, :mod:`.mp_geometry`;
+OpenCV's perspective warp, :func:`~.landmark_model.crop`): the tracking loop
+amplifies any difference, and with them the output equals the legacy graph's
+(measured on 16 rendered and real clips, bench/RESULTS.md).  Per frame:
 
 1. the regions the previous frame's landmarks gave (:func:`roi_from_keypoints`);
 2. only when fewer than ``max_hands`` are tracked: palm detection on the whole
@@ -147,7 +151,7 @@ class HandsTracker:
             self.palm_runs += 1
         found = detect_hands(self.palm, self.landmarks, image, self.max_hands, self.min_detection_confidence,
                              self.min_tracking_confidence, self._tracked)
-        self._tracked = [roi_from_keypoints(r.keypoints2d) for r in found]
+        self._tracked = [roi_from_keypoints(r.keypoints2d, (w, h)) for r in found]
         return [observation(r) for r in found]
 
     def reset(self) -> None:

@@ -31,6 +31,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from lagc_hand.engines import mp_geometry as mpg
 from lagc_hand.engines.base import HandObservation
 from lagc_hand.engines.dedup import keypoint_box
 from lagc_hand.errors import EngineUnavailable
@@ -50,12 +51,30 @@ class Roi:
     region's +x axis is the image's +x turned by ``angle`` towards +y (MediaPipe's
     ``NormalizedRect.rotation``).  With angle 0 the region is upright; a hand
     whose fingers point along -y of the region is what the model expects.
+    height: the side along the region's y (pixels) where it differs from ``side``
+    in the last float32 bits (regions from MediaPipe's normalised-rect arithmetic,
+    :meth:`from_normalized`); None = ``side``.
     """
 
     cx: float
     cy: float
     side: float
     angle: float = 0.0
+    height: Optional[float] = None
+
+    @classmethod
+    def from_normalized(cls, rect: mpg.Rect, W: int, H: int) -> "Roi":
+        """The region of MediaPipe's float32 ``NormalizedRect`` ``rect`` in a W x H image.
+        Pixels = float32 value x size, exact in float64, so :meth:`normalized` gives
+        ``rect`` back bit for bit."""
+        xc, yc, w, h, rot = (float(v) for v in rect)
+        return cls(xc * W, yc * H, w * W, rot, h * H)
+
+    def normalized(self, W: int, H: int) -> mpg.Rect:
+        """As MediaPipe's float32 ``NormalizedRect`` in a W x H image."""
+        h = self.side if self.height is None else self.height
+        return (mpg.F32(self.cx / W), mpg.F32(self.cy / H), mpg.F32(self.side / W), mpg.F32(h / H),
+                mpg.F32(self.angle))
 
     def matrix(self, size: int = INPUT_SIZE) -> np.ndarray:
         """(2, 3) affine map from region pixels (0..size) to image pixels."""
@@ -71,14 +90,29 @@ class Roi:
         return np.asarray(pts, np.float64) @ M[:, :2].T + M[:, 2]
 
 
-def crop(image: np.ndarray, roi: Roi, size: int = INPUT_SIZE) -> np.ndarray:
-    """(size, size, 3) uint8 crop of ``roi`` from ``image`` (H, W, 3), bilinear,
-    borders replicated."""
+def crop(image: np.ndarray, roi: Roi, size: int = INPUT_SIZE, border: Optional[int] = None) -> np.ndarray:
+    """(size, size, 3) uint8 crop of ``roi`` from ``image`` (H, W, 3), bilinear; ``border``:
+    an OpenCV border mode, default replicated (the landmark models), ``cv2.BORDER_CONSTANT``
+    pads black (the detectors' letterbox).
+
+    MediaPipe's ``ImageToTensorCalculator`` on CPU step for step: the region's corners
+    from ``cv2.RotatedRect`` (float32, angle in degrees) sent onto the output square's
+    corners by ``cv2.getPerspectiveTransform`` and ``cv2.warpPerspective``.  Why not the
+    equal affine map through ``cv2.warpAffine``: its fixed-point rounding differs (up to 3
+    grey levels on ~0.2 % of the pixels), which moved landmarks by 0.01 px typically and
+    0.6 px at worst and presence by up to 0.005 -- enough to lose a hand whose presence is
+    near the 0.5 cut-off where MediaPipe keeps it.  This crop gives MediaPipe's landmarks
+    on MediaPipe's own regions to 1e-5 px (``tests/test_hands_tracker.py``)."""
     import cv2
 
-    M = roi.matrix(size)
-    return cv2.warpAffine(image, M, (size, size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                          borderMode=cv2.BORDER_REPLICATE)
+    side, _, _ = mpg.square_padding(roi.side, roi.side if roi.height is None else roi.height)
+    degrees = float(mpg.F32(mpg.F32(roi.angle) * mpg.F32(180.0))) / np.pi  # float x float, then / M_PI
+    rect = cv2.RotatedRect((float(mpg.F32(roi.cx)), float(mpg.F32(roi.cy))), (float(side), float(side)), degrees)
+    src = np.asarray(rect.points(), np.float32)  # bottom-left, top-left, top-right, bottom-right
+    dst = np.array([[0, size], [0, 0], [size, 0], [size, size]], np.float32)
+    M = cv2.getPerspectiveTransform(src, dst)
+    mode = cv2.BORDER_REPLICATE if border is None else int(border)
+    return cv2.warpPerspective(image, M, (size, size), flags=cv2.INTER_LINEAR, borderMode=mode, borderValue=0)
 
 
 def _normalize_radians(a: float) -> float:
@@ -92,24 +126,27 @@ def _rect_to_roi(cx: float, cy: float, w: float, h: float, angle: float, scale: 
     return Roi(float(cx), float(cy), float(max(w, h) * scale), float(angle))
 
 
-def roi_from_keypoints(kp2d: np.ndarray, scale: float = 2.0, shift_y: float = -0.1) -> Roi:
+def roi_from_keypoints(kp2d: np.ndarray, image_size: Optional[tuple[int, int]] = None, scale: float = 2.0,
+                       shift_y: float = -0.1) -> Roi:
     """The region MediaPipe tracks a hand with in the next frame, from (21, 2)
     keypoints (pixels): rotation from the wrist to the index/middle/ring MCP
-    average, box of the stable keypoints in that rotated frame, scaled by 2."""
-    k = np.asarray(kp2d, np.float64)
-    p = k[ROI_POINTS]
-    x0, y0 = k[0]
-    x1, y1 = 0.5 * (0.5 * (k[5] + k[13]) + k[9])
-    angle = _normalize_radians(0.5 * np.pi - np.arctan2(-(y1 - y0), x1 - x0))
-    c_axis = 0.5 * (p.min(0) + p.max(0))
-    ca, sa = np.cos(-angle), np.sin(-angle)
-    q = (p - c_axis) @ np.array([[ca, sa], [-sa, ca]])  # rotate by -angle
-    lo, hi = q.min(0), q.max(0)
-    pc = 0.5 * (lo + hi)
-    c, s = np.cos(angle), np.sin(angle)
-    centre = np.array([pc[0] * c - pc[1] * s, pc[0] * s + pc[1] * c]) + c_axis
-    w, h = hi - lo
-    return _rect_to_roi(centre[0], centre[1], w, h, angle, scale, shift_y)
+    average, box of the stable keypoints in that rotated frame, moved by
+    ``shift_y`` x its height along the hand, squared, scaled by ``scale``.
+
+    image_size: (W, H) of the image the keypoints are in: the arithmetic is then
+    MediaPipe's float32 arithmetic on normalised coordinates bit for bit
+    (:mod:`.mp_geometry`; keypoints from :meth:`HandLandmarkModel.run` are
+    normalised float32 values x size, recovered exactly).  None: the same
+    arithmetic in pixel units (a region as good, not bit-equal to MediaPipe's)."""
+    W, H = image_size or (1, 1)
+    n = (np.asarray(kp2d, np.float64) / np.array([W, H], np.float64)).astype(mpg.F32)
+    p = n[ROI_POINTS]  # MediaPipe's 12-point subset: its indices 4, 6, 8 are MCPs 5, 9, 13
+    two = mpg.F32(2.0)
+    x1 = ((p[4, 0] + p[8, 0]) / two + p[6, 0]) / two
+    y1 = ((p[4, 1] + p[8, 1]) / two + p[6, 1]) / two
+    rotation = mpg.rotation_from_points(p[0, 0], p[0, 1], x1, y1, W, H)
+    rect = mpg.landmarks_to_rect(p, rotation, W, H)
+    return Roi.from_normalized(mpg.transform_rect(rect, W, H, scale, shift_y), W, H)
 
 
 def roi_from_palm(box: np.ndarray, wrist: np.ndarray, middle: np.ndarray) -> Roi:
@@ -118,6 +155,17 @@ def roi_from_palm(box: np.ndarray, wrist: np.ndarray, middle: np.ndarray) -> Roi
     angle = _normalize_radians(0.5 * np.pi - np.arctan2(-(middle[1] - wrist[1]), middle[0] - wrist[0]))
     cx, cy = 0.5 * (box[0] + box[2]), 0.5 * (box[1] + box[3])
     return _rect_to_roi(cx, cy, box[2] - box[0], box[3] - box[1], angle, 2.6, -0.5)
+
+
+def project(lm: np.ndarray, roi: Roi, W: int, H: int) -> np.ndarray:
+    """Model output (N, 2) in tensor pixels -> (N, 2) image pixels, as MediaPipe's
+    graph does it (float32, normalised coordinates: :func:`.mp_geometry.project_landmarks`);
+    the pixels are the normalised float32 values x size (exact in float64)."""
+    h = roi.side if roi.height is None else roi.height
+    _, pad_x, pad_y = mpg.square_padding(roi.side, h)
+    norm = np.asarray(lm, np.float64).astype(mpg.F32) / mpg.F32(INPUT_SIZE)
+    pts = mpg.project_landmarks(norm, roi.normalized(W, H), pad_x, pad_y)
+    return pts.astype(np.float64) * np.array([W, H], np.float64)
 
 
 @dataclass
@@ -213,7 +261,8 @@ class HandLandmarkModel:
             p_right = 1.0 - p_right
         c, s = np.cos(roi.angle), np.sin(roi.angle)
         world[:, :2] = world[:, :2] @ np.array([[c, s], [-s, c]])  # region axes -> image axes
-        return LandmarkResult(keypoints2d=roi.to_image(lm[:, :2]), depth=lm[:, 2] / Z_NORMALIZE * roi.side / INPUT_SIZE,
+        return LandmarkResult(keypoints2d=project(lm[:, :2], roi, image.shape[1], image.shape[0]),
+                              depth=lm[:, 2] / Z_NORMALIZE * roi.side / INPUT_SIZE,
                               world=world, presence=float(flag[0]), p_right=p_right, roi=roi)
 
     def run_many(self, image: np.ndarray, rois: Sequence[Roi], flip: bool = False) -> list[LandmarkResult]:

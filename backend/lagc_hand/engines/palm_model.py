@@ -31,7 +31,9 @@ from typing import Optional
 
 import numpy as np
 
-from lagc_hand.engines.landmark_model import Roi, model_path, roi_from_palm
+from lagc_hand.engines import mp_geometry as mpg
+from lagc_hand.engines.landmark_model import Roi, crop, model_path, roi_from_palm
+from lagc_hand.engines.mp_geometry import expf
 from lagc_hand.errors import EngineUnavailable
 
 INPUT_SIZE = 192
@@ -40,11 +42,14 @@ INPUT_SIZE = 192
 def ssd_anchors(size: int = INPUT_SIZE, layers: tuple = ((8, 2), (16, 6))) -> np.ndarray:
     """(N, 2) unit-size SSD anchor centres in [0, 1] input coordinates, in the model's output
     order: per (stride, anchors per cell) layer, a grid of ceil(size / stride) cells, row-major.
-    Default: the palm detector's 2016 anchors (:mod:`.pose_model` passes its own layers)."""
+    Default: the palm detector's 2016 anchors (:mod:`.pose_model` passes its own layers).
+    The centres are MediaPipe's float32 values ``(i + 0.5f) * 1.0f / n`` (as float64)."""
     out = []
+    f32 = np.float32
     for stride, per_cell in layers:
         n = -(-size // stride)
-        ys, xs = np.meshgrid((np.arange(n) + 0.5) / n, (np.arange(n) + 0.5) / n, indexing="ij")
+        c = ((np.arange(n, dtype=f32) + f32(0.5)) * f32(1.0) / f32(n)).astype(np.float64)
+        ys, xs = np.meshgrid(c, c, indexing="ij")
         cells = np.stack([xs.ravel(), ys.ravel()], 1)
         out.append(np.repeat(cells, per_cell, axis=0))
     return np.concatenate(out)
@@ -52,14 +57,20 @@ def ssd_anchors(size: int = INPUT_SIZE, layers: tuple = ((8, 2), (16, 6))) -> np
 
 @dataclass
 class Palm:
-    """One palm: box (4,) ``x0, y0, x1, y1`` pixels, keypoints (7, 2) pixels, score in [0, 1]."""
+    """One palm: box (4,) ``x0, y0, x1, y1`` pixels, keypoints (7, 2) pixels, score in [0, 1];
+    rect: its landmark region as MediaPipe computes it (float32 ``NormalizedRect``) in an
+    image of ``size`` (W, H) -- set for palms found on the whole image."""
 
     box: np.ndarray
     keypoints: np.ndarray
     score: float
+    rect: Optional[tuple] = None
+    size: Optional[tuple[int, int]] = None
 
     def roi(self) -> Roi:
         """The landmark model's region for this palm (MediaPipe's rule)."""
+        if self.rect is not None and self.size is not None:
+            return Roi.from_normalized(self.rect, *self.size)
         return roi_from_palm(self.box, self.keypoints[0], self.keypoints[2])
 
 
@@ -76,9 +87,13 @@ def weighted_nms(boxes: np.ndarray, keypoints: np.ndarray, scores: np.ndarray,
                  iou: float = 0.3) -> list[tuple[np.ndarray, np.ndarray, float]]:
     """MediaPipe's WEIGHTED suppression: each best remaining box absorbs those overlapping
     it by more than ``iou``; box and keypoints become their score-weighted mean, the score
-    stays the best one.  boxes (N, 4), keypoints (N, K, 2), scores (N,)."""
-    order = np.argsort(-scores)
+    stays the best one.  boxes (N, 4) ``x0, y0, x1, y1``, keypoints (N, K, 2), scores (N,).
+    The means are MediaPipe's float32 sums, in its order (best first), so that a palm's
+    region comes out bit-equal to MediaPipe's (see :mod:`.mp_geometry` for why)."""
+    f32 = np.float32
+    order = np.argsort(-scores, kind="stable")
     boxes, keypoints, scores = boxes[order], keypoints[order], scores[order]
+    b32, k32, s32 = boxes.astype(f32), keypoints.astype(f32), scores.astype(f32)
     left = np.ones(len(scores), bool)
     out = []
     for i in range(len(scores)):
@@ -86,11 +101,60 @@ def weighted_nms(boxes: np.ndarray, keypoints: np.ndarray, scores: np.ndarray,
             continue
         group = left & (_iou(boxes[i], boxes) > iou)
         group[i] = True
-        w = scores[group][:, None]
-        out.append(((boxes[group] * w).sum(0) / w.sum(), (keypoints[group] * w[:, :, None]).sum(0) / w.sum(),
-                    float(scores[i])))
+        total, box, kps = f32(0.0), np.zeros(4, f32), np.zeros(k32.shape[1:], f32)
+        for j in np.flatnonzero(group):
+            total = total + s32[j]
+            box = box + b32[j] * s32[j]
+            kps = kps + k32[j] * s32[j]
+        out.append((box / total, kps / total, float(scores[i])))
         left &= ~group
     return out
+
+
+def _sigmoid_f32(logits: np.ndarray, min_score: float) -> tuple[np.ndarray, np.ndarray]:
+    """(indices, float32 scores) of the logits whose score ``1 / (1 + expf(-clip(x, 100)))``
+    (MediaPipe's float32 sigmoid) is >= ``min_score``."""
+    f32 = np.float32
+    x = np.clip(logits.astype(f32), f32(-100.0), f32(100.0))
+    rough = 1.0 / (1.0 + np.exp(-x.astype(np.float64)))
+    idx = np.flatnonzero(rough >= min_score - 1e-6)
+    sc = np.array([f32(1.0) / (f32(1.0) + expf(-x[i])) for i in idx], f32)
+    keep = sc >= f32(min_score)
+    return idx[keep], sc[keep]
+
+
+def decode(reg: np.ndarray, anchors: np.ndarray, size: int = INPUT_SIZE) -> tuple[np.ndarray, np.ndarray]:
+    """MediaPipe's ``TensorsToDetectionsCalculator`` box decoding in float32: raw regressions
+    (N, 4 + 2K) at unit-size anchors (N, 2) ([0, 1]) -> boxes (N, 4) ``xmin, ymin, xmin +
+    width, ymin + height`` and keypoints (N, K, 2), in [0, 1] tensor coordinates (the box's
+    far corner as MediaPipe's weighted suppression adds it up)."""
+    f32 = np.float32
+    r, a, scale = reg.astype(f32), anchors.astype(f32), f32(size)
+    centre = r[:, :2] / scale + a
+    half = r[:, 2:4] / scale / f32(2.0)
+    lo, hi = centre - half, centre + half
+    boxes = np.concatenate([lo, lo + (hi - lo)], 1)
+    kps = r[:, 4:].reshape(len(r), -1, 2) / scale + a[:, None, :]
+    return boxes, kps
+
+
+def whole_image_palm(box: np.ndarray, kps: np.ndarray, score: float, W: int, H: int) -> Palm:
+    """A palm found on the whole (letterboxed) W x H image, from its tensor-normalised box
+    (4,) ``xmin, ymin, xmax, ymax`` and keypoints (7, 2), through MediaPipe's float32
+    steps: letterbox removal, ``DetectionsToRectsCalculator`` (rotation from keypoint 0 to
+    2), ``RectTransformationCalculator`` (scale 2.6, shift -0.5, square)."""
+    f32 = np.float32
+    _, pad_x, pad_y = mpg.square_padding(W, H)
+    kx, ky = f32(1.0) - (pad_x + pad_x), f32(1.0) - (pad_y + pad_y)
+    xmin, ymin = (box[0] - pad_x) / kx, (box[1] - pad_y) / ky
+    w, h = (box[2] - box[0]) / kx, (box[3] - box[1]) / ky
+    k = np.stack([(kps[:, 0] - pad_x) / kx, (kps[:, 1] - pad_y) / ky], 1)
+    rotation = mpg.rotation_from_points(k[0, 0], k[0, 1], k[2, 0], k[2, 1], W, H)
+    rect = (xmin + w / f32(2), ymin + h / f32(2), w, h, rotation)
+    rect = mpg.transform_rect(rect, W, H, 2.6, -0.5)
+    size = np.array([W, H], np.float64)
+    pixels = np.array([xmin, ymin, xmin + w, ymin + h], np.float64) * np.tile(size, 2)
+    return Palm(pixels, k.astype(np.float64) * size, score, rect, (W, H))
 
 
 class PalmModel:
@@ -120,27 +184,23 @@ class PalmModel:
 
         H, W = image.shape[:2]
         roi = region or Roi(W / 2.0, H / 2.0, float(max(W, H)), 0.0)
-        M = roi.matrix(INPUT_SIZE)
-        patch = cv2.warpAffine(image, M, (INPUT_SIZE, INPUT_SIZE), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                               borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        patch = crop(image, roi, INPUT_SIZE, border=cv2.BORDER_CONSTANT)
         x = patch.astype(np.float32) * (1.0 / 255.0)
         with self._lock:
             self._it.set_tensor(self._in, x[None])
             self._it.invoke()
-            reg = self._it.get_tensor(self._reg)[0].astype(np.float64)
-            logit = self._it.get_tensor(self._cls)[0, :, 0].astype(np.float64)
-        score = 1.0 / (1.0 + np.exp(-np.clip(logit, -100.0, 100.0)))
-        keep = score >= (self.min_score if min_score is None else float(min_score))
-        if not keep.any():
+            reg = self._it.get_tensor(self._reg)[0].copy()
+            logit = self._it.get_tensor(self._cls)[0, :, 0].copy()
+        keep, score = _sigmoid_f32(logit, self.min_score if min_score is None else float(min_score))
+        if not len(keep):
             return []
-        reg, score, anc = reg[keep], score[keep], self._anchors[keep] * INPUT_SIZE
-        centre = reg[:, :2] + anc
-        half = reg[:, 2:4] / 2.0
-        boxes = np.concatenate([centre - half, centre + half], 1)
-        kps = reg[:, 4:].reshape(-1, 7, 2) + anc[:, None, :]
+        boxes, kps = decode(reg[keep], self._anchors[keep])
         palms = []
         for box, kp, s in weighted_nms(boxes, kps, score):
-            corners = roi.to_image(box[[[0, 1], [2, 1], [2, 3], [0, 3]]], INPUT_SIZE)
+            if region is None:
+                palms.append(whole_image_palm(box, kp, s, W, H))
+                continue
+            corners = roi.to_image(box[[[0, 1], [2, 1], [2, 3], [0, 3]]].astype(np.float64) * INPUT_SIZE, INPUT_SIZE)
             palms.append(Palm(np.concatenate([corners.min(0), corners.max(0)]),
-                              roi.to_image(kp, INPUT_SIZE), s))
+                              roi.to_image(kp.astype(np.float64) * INPUT_SIZE, INPUT_SIZE), s))
         return palms

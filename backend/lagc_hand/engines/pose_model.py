@@ -191,9 +191,7 @@ class PoseModel:
 
         H, W = image.shape[:2]
         roi = Roi(W / 2.0, H / 2.0, float(max(W, H)), 0.0)  # the letterboxed whole image
-        patch = cv2.warpAffine(image, roi.matrix(DETECT_SIZE), (DETECT_SIZE, DETECT_SIZE),
-                               flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                               borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        patch = crop(image, roi, DETECT_SIZE, border=cv2.BORDER_CONSTANT)
         x = patch.astype(np.float32) * (2.0 / 255.0) - 1.0
         with self._lock:
             self._det.set_tensor(self._det_in, x[None])
