@@ -398,6 +398,11 @@ class PoseProblem:
         return R, transl, ok
 
 
+def _in_front(s: PoseState, min_z_cm: float = 1.0) -> torch.Tensor:
+    """(T,) bool: every keypoint of the frame at least ``min_z_cm`` in front of the camera."""
+    return s.keypoints[..., 2].amin(-1) >= min_z_cm
+
+
 def levenberg_marquardt(problem: PoseProblem, R: torch.Tensor, transl: torch.Tensor, iterations: int,
                         lam0: float = 0.1, state: PoseState | None = None) -> PoseState:
     """Run ``iterations`` LM steps on all frames at once; each frame keeps its
@@ -408,6 +413,10 @@ def levenberg_marquardt(problem: PoseProblem, R: torch.Tensor, transl: torch.Ten
     for _ in range(iterations):
         R_new, t_new, ok = problem.step(s, lam)
         cand = problem.evaluate(R_new, t_new)
+        # A step never takes a hand from in front of the camera to behind it: there the
+        # image term's projection is clamped and its cost can look low (a real clip,
+        # slpio_asl_different, had a frame's wrist land at z = -4.7 m).
+        ok = ok & (_in_front(cand) | ~_in_front(s))
         better = ok & (cand.cost <= s.cost)
         s = s.where(better, cand)
         lam = torch.where(better, (lam / 3.0).clamp_min(1e-7), (lam * 5.0).clamp_max(1e7))

@@ -126,6 +126,10 @@ def solve_betas(model, glob: torch.Tensor, keypoints: torch.Tensor, betas: torch
     return (b0 + db).cpu().numpy(), dt.cpu().numpy()
 
 
+#: Longest translation change of one frame in one shape step, as a fraction of its depth.
+MAX_SHAPE_STEP_DEPTH = 0.1
+
+
 def solve_betas_image(model, state, betas: torch.Tensor, sw3: torch.Tensor, image_rows: torch.Tensor,
                       image_res: torch.Tensor, w_prior: float, hold=None) -> tuple[np.ndarray, torch.Tensor]:
     """One Gauss-Newton step on the shared shape and every frame's translation, the
@@ -169,4 +173,10 @@ def solve_betas_image(model, state, betas: torch.Tensor, sw3: torch.Tensor, imag
     rhs = -(gb - HbtHi.transpose(0, 1).reshape(nb, -1) @ gt.reshape(-1)) - lam * b0
     db = torch.linalg.solve(*_hold(S, rhs, hold))
     dt = -(Htt_inv @ (gt + Hbt.transpose(1, 2) @ db)[..., None])[..., 0]  # (T, 3) cm
+    # A frame whose image rows are all but zero (its 2D down-weighted as outliers) leaves
+    # its translation free in this linear step: on a real clip one moved 9 m.  A shape
+    # change of a few per cent moves a hand by a few per cent of its depth; longer steps
+    # are cut to that (the LM polish that follows does the rest).
+    limit = MAX_SHAPE_STEP_DEPTH * state.keypoints[..., 2].double().mean(-1).abs().clamp_min(1.0)
+    dt = dt * (limit / dt.norm(dim=-1).clamp_min(1e-12)).clamp(max=1.0)[:, None]
     return (b0 + db).cpu().numpy(), (dt / 100.0).to(state.glob.dtype)
