@@ -17,6 +17,7 @@ from typing import Optional
 
 import numpy as np
 
+from bench.common import rgb_frames
 from bench.real import find_realdev
 
 CLIPS = ("slpio_asl_different", "slpio_asl_house", "slpio_asl_wrong_what", "slp_pose_FOOTBALL", "slp_pose_SOUP",
@@ -24,21 +25,6 @@ CLIPS = ("slpio_asl_different", "slpio_asl_house", "slpio_asl_wrong_what", "slp_
          "mpsamples_hand_landmarker_test_video", "tfjs_asl_hand.25fps")
 ONE_HAND = ("mpsamples_hand_landmarker_test_video", "tfjs_asl_hand.25fps")
 MODES = ("raw", "no body", "default")
-
-
-def _frames(path) -> tuple[list[np.ndarray], float]:
-    import cv2
-
-    cap = cv2.VideoCapture(str(path))
-    fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
-    out = []
-    while True:
-        ok, f = cap.read()
-        if not ok:
-            break
-        out.append(np.ascontiguousarray(cv2.cvtColor(f, cv2.COLOR_BGR2RGB)))
-    cap.release()
-    return out, fps
 
 
 def run_clip(frames: list[np.ndarray], fps: float, mode: str) -> dict:
@@ -88,7 +74,7 @@ def main(argv: Optional[list[str]] = None) -> int:
           "| ms/frame wall (x raw) | ms/frame CPU (x raw) | body search ms/frame (x raw wall) |\n"
           "|---|---|---|---|---|---|---|---|---|---|")
     for name in clips:
-        frames, fps = _frames(realdev / "videos" / f"{name}.mp4")
+        frames, fps = rgb_frames(realdev / "videos" / f"{name}.mp4")
         rows = {m: run_clip(frames, fps, m) for m in MODES}
         for m, r in rows.items():
             base = rows["raw"]

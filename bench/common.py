@@ -31,3 +31,15 @@ def append_results(title: str, body: str) -> None:
         text = "# Benchmark results\n\nAppended by `python -m bench` (newest last).\n" + text
     with open(RESULTS, "a") as f:
         f.write(text)
+
+
+def rgb_frames(path, limit: int | None = None) -> tuple[list, float]:
+    """Every frame of a video (or up to ``limit``) as (H, W, 3) uint8 RGB arrays, and its fps,
+    through the product's own decoder (:func:`lagc_hand.video.open_video`)."""
+    from lagc_hand.video import FrameRange, open_video
+
+    src = open_video(path)
+    frames = []
+    for fr in src.frames(FrameRange(0, limit)):
+        frames.append(fr.image)
+    return frames, float(src.info.fps)

@@ -26,22 +26,15 @@ REAL = ("slp_pose_SOUP", "mpsamples_hand_landmarker_test_video", "mpsamples_gest
         "slpio_asl_wrong_what", "mmaction2_test1", "tfjs_asl_hand.25fps")
 
 
-def _frames(path: Path) -> list[np.ndarray]:
-    import cv2
-
-    cap = cv2.VideoCapture(str(path))
-    out = []
-    while True:
-        ok, f = cap.read()
-        if not ok:
-            break
-        out.append(np.ascontiguousarray(cv2.cvtColor(f, cv2.COLOR_BGR2RGB)))
-    cap.release()
-    return out
-
-
 def compare(frames: list[np.ndarray]) -> dict:
-    """Legacy graph and direct tracker over ``frames`` (both max 2 hands, default thresholds)."""
+    """Legacy graph and direct tracker over ``frames`` (both max 2 hands, default thresholds).
+
+    Per hand of the legacy output, the nearest direct hand's mean 2D keypoint distance (px),
+    whether the sides agree and the handedness confidences' difference.  Returns frames,
+    hands (legacy), same (share of frames with the same hand count), mean_px / max_px,
+    exact (share of legacy hands matched to 1e-3 px), side, score_median, differ (frames
+    whose counts differ), palm_runs (the direct tracker's palm detections) and ours (its
+    per-frame hands)."""
     from lagc_hand.engines.hands_tracker import HandsTracker
     from lagc_hand.engines.mediapipe_engine import MediaPipeEngine
 
@@ -49,7 +42,8 @@ def compare(frames: list[np.ndarray]) -> dict:
         theirs = [legacy.process(f, i / 30) for i, f in enumerate(frames)]
     with HandsTracker(max_hands=2) as direct:
         ours = [direct.process(f, i / 30) for i, f in enumerate(frames)]
-    dist, side, differ = [], [], []
+        palm_runs = direct.palm_runs
+    dist, side, score, differ = [], [], [], []
     for i, (a, b) in enumerate(zip(theirs, ours)):
         if len(a) != len(b):
             differ.append(i)
@@ -59,10 +53,12 @@ def compare(frames: list[np.ndarray]) -> dict:
                 j = int(np.argmin(d))
                 dist.append(d[j])
                 side.append((h.handedness > 0.5) == (b[j].handedness > 0.5))
+                score.append(abs(h.score - b[j].score))  # both: the handedness classifier's confidence
     dist = np.array(dist) if dist else np.zeros(1)
     return {"frames": len(frames), "hands": sum(map(len, theirs)), "same": 1 - len(differ) / len(frames),
             "mean_px": float(dist.mean()), "max_px": float(dist.max()), "exact": float((dist < 1e-3).mean()),
-            "side": float(np.mean(side)) if side else 1.0, "differ": differ}
+            "side": float(np.mean(side)) if side else 1.0, "differ": differ,
+            "score_median": float(np.median(score)) if score else 0.0, "palm_runs": palm_runs, "ours": ours}
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -75,6 +71,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         sys.path.insert(0, str(Path(args.backend).resolve()))
         for m in [m for m in sys.modules if m == "lagc_hand" or m.startswith("lagc_hand.")]:
             del sys.modules[m]
+    from bench.common import rgb_frames
     from bench.real import find_realdev
 
     clips = [(n, ROOT / "assets" / "samples" / f"{n}.mp4") for n in RENDERED]
@@ -92,7 +89,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     for name, path in clips:
         if (only and name not in only) or not path.is_file():
             continue
-        r = compare(_frames(path))
+        r = compare(rgb_frames(path)[0])
         print(f"| {name} | {r['frames']} | {r['hands']} | {100 * r['same']:.1f} % | {r['mean_px']:.5f} | "
               f"{r['max_px']:.4f} | {100 * r['exact']:.1f} % | {100 * r['side']:.1f} % | "
               f"{', '.join(map(str, r['differ'][:8])) or '-'} |", flush=True)

@@ -7,10 +7,14 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import pytest
 
+from bench.common import rgb_frames
+from bench.hands_agreement import compare
+from bench.real import find_realdev
 from lagc_hand.engines.hands_tracker import HandsTracker, associate, rect_iou
 from lagc_hand.engines.landmark_model import Roi
 
@@ -18,59 +22,21 @@ ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "assets" / "samples" / "two_hands.mp4"
 
 
-def _realdev() -> Path | None:
-    for p in (os.environ.get("LAGC_REALDEV"), ROOT.parent / "shared" / "realdev", "/work/shared/realdev"):
-        if p and (Path(p) / "videos").is_dir():
-            return Path(p)
-    return None
-
-
-REALDEV = _realdev()
+REALDEV = find_realdev()
 needs_realdev = pytest.mark.skipif(REALDEV is None, reason="shared/realdev (real videos) is not present: set "
                                    "LAGC_REALDEV or place it at <repo>/../shared/realdev")
 
 
-def _frames(path: Path, limit: int = 10**9) -> list[np.ndarray]:
-    import cv2
-
-    cap = cv2.VideoCapture(str(path))
-    out = []
-    while len(out) < limit:
-        ok, f = cap.read()
-        if not ok:
-            break
-        out.append(np.ascontiguousarray(cv2.cvtColor(f, cv2.COLOR_BGR2RGB)))
-    cap.release()
-    assert out, path
-    return out
+def _frames(path: Path, limit: Optional[int] = None) -> list[np.ndarray]:
+    frames = rgb_frames(path, limit)[0]
+    assert frames, path
+    return frames
 
 
 def _compare(frames: list[np.ndarray]) -> dict:
-    """Run the legacy graph and the direct tracker over ``frames``; per hand of the legacy
-    output, the nearest direct hand's mean 2D keypoint distance (px) and whether the sides agree.
-    ``exact``: the share of legacy hands whose direct counterpart is the same to 1e-3 px."""
-    from lagc_hand.engines.mediapipe_engine import MediaPipeEngine
-
-    with MediaPipeEngine(max_hands=2) as legacy:
-        theirs = [legacy.process(f, i / 30) for i, f in enumerate(frames)]
-    with HandsTracker(max_hands=2) as direct:
-        ours = [direct.process(f, i / 30) for i, f in enumerate(frames)]
-        palm_runs = direct.palm_runs
-    dist, side, score = [], [], []
-    for a, b in zip(theirs, ours):
-        for h in a:
-            if not b:
-                continue
-            d = [float(np.linalg.norm(h.keypoints2d - g.keypoints2d, axis=1).mean()) for g in b]
-            j = int(np.argmin(d))
-            dist.append(d[j])
-            side.append((h.handedness > 0.5) == (b[j].handedness > 0.5))
-            score.append(abs(h.score - b[j].score))  # both: the handedness classifier's confidence
-    return {"same_count": float(np.mean([len(a) == len(b) for a, b in zip(theirs, ours)])),
-            "hands": sum(map(len, theirs)), "mean_px": float(np.mean(dist)), "side": float(np.mean(side)),
-            "exact": float(np.mean(np.array(dist) < 1e-3)),
-            "score_median": float(np.median(score)),
-            "palm_runs": palm_runs, "ours": ours}
+    """The agreement of the direct tracker with the legacy graph (:func:`bench.hands_agreement.compare`)."""
+    r = compare(frames)
+    return dict(r, same_count=r["same"])
 
 
 def test_association_keeps_the_later_region_of_an_overlapping_pair():
