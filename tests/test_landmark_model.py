@@ -3,12 +3,12 @@ from ``shared/realdev`` (never copied here) and real MediaPipe."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from bench.real import find_realdev
 from lagc_hand.engines import create_engine
 from lagc_hand.engines.dedup import same_hand
 from lagc_hand.engines.landmark_model import HandLandmarkModel, Roi, roi_from_keypoints
@@ -16,14 +16,7 @@ from lagc_hand.engines.landmark_model import HandLandmarkModel, Roi, roi_from_ke
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _realdev() -> Path | None:
-    for p in (os.environ.get("LAGC_REALDEV"), ROOT.parent / "shared" / "realdev", "/work/shared/realdev"):
-        if p and (Path(p) / "labels").is_dir():
-            return Path(p)
-    return None
-
-
-REALDEV = _realdev()
+REALDEV = find_realdev()
 needs_realdev = pytest.mark.skipif(REALDEV is None, reason="shared/realdev (real photos) is not present: set "
                                    "LAGC_REALDEV or place it at <repo>/../shared/realdev")
 

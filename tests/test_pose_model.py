@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bench.real import find_realdev
 from lagc_hand.engines.palm_model import ssd_anchors
 from lagc_hand.engines.pose_model import DETECT_LAYERS, DETECT_SIZE, PoseModel, refine_from_heatmap
 
@@ -17,14 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 HAND_POINTS = [15, 16, 17, 18, 19, 20]
 
 
-def _realdev() -> Path | None:
-    for p in (os.environ.get("LAGC_REALDEV"), ROOT.parent / "shared" / "realdev", "/work/shared/realdev"):
-        if p and (Path(p) / "images").is_dir():
-            return Path(p)
-    return None
-
-
-REALDEV = _realdev()
+REALDEV = find_realdev()
 needs_realdev = pytest.mark.skipif(REALDEV is None, reason="shared/realdev (real photos) is not present: set "
                                    "LAGC_REALDEV or place it at <repo>/../shared/realdev")
 
