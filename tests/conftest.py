@@ -40,3 +40,15 @@ def open_models():
     from lagc_hand.handmodel import HandModel, load_hand_model_params
 
     return {s: HandModel(load_hand_model_params("open", s)) for s in ("left", "right")}
+
+
+@pytest.fixture(scope="session")
+def realdev():
+    """The realdev folder (real footage beside the clone, never in the repository); skips without it."""
+    from bench.real import find_realdev
+
+    path = find_realdev()
+    if path is None:
+        pytest.skip("shared/realdev is not here (set LAGC_REALDEV or place it at <repo>/../shared/realdev; "
+                    "it is never in the repository)")
+    return path

@@ -133,16 +133,6 @@ def test_project_pinhole():
     assert uv[0] == pytest.approx([320 + 25.0, 240 - 40.0])
 
 
-@pytest.fixture(scope="module")
-def realdev():
-    from bench.real import find_realdev
-
-    path = find_realdev()
-    if path is None:
-        pytest.skip("shared/realdev is not here (set LAGC_REALDEV or --realdev; it is never in the repository)")
-    return path
-
-
 def test_bench_real_runs_on_one_still_and_one_clip(realdev, tmp_path):
     """The bench end to end on real MediaPipe: rows for both engines and an overlay per input."""
     from bench import real

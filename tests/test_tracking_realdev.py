@@ -5,23 +5,12 @@ rules on synthetic tracks, which run everywhere."""
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from lagc_hand.engines.base import FrameObservations, HandObservation
 from lagc_hand.engines.dedup import DedupConfig, same_hand
 from lagc_hand.tracking import track_hands
 from lagc_hand.tracking.sides import interaction_tracker_config
 from tests.test_tracking import _curled, _hand2d, _obs
-
-
-@pytest.fixture(scope="module")
-def realdev():
-    from bench.real import find_realdev
-
-    path = find_realdev()
-    if path is None:
-        pytest.skip("shared/realdev is not here (set LAGC_REALDEV; it is never in the repository)")
-    return path
 
 
 def _run(path, frame_end: int, engine: str = "mediapipe"):
