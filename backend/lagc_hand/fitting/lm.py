@@ -258,100 +258,73 @@ class PoseProblem:
         return H, g
 
     def normal_equations(self, s: PoseState):
-        """Blocks of J^T J and J^T r (keypoints + limits) of every frame, as tensors.
+        """Blocks of J^T J and J^T r (keypoints + limits + image) of every frame.
 
         Unknowns: global ``[t (cm), w_0]`` (6), finger f ``[w_a, w_b, w_c]`` (9).
         Returns A (T,5,9,9) finger blocks, B (T,5,9,6) finger-global coupling,
         Hg (T,6,6) global block, gf (T,5,9), gg (T,6).  The solver uses the
-        per-entry form of :meth:`_normal_soa` directly.
+        frame-last layout of :meth:`_normal_soa` directly.
         """
         A, B, Hg, gf, gg = self._normal_soa(s)
-        T = s.R.shape[0]
-        stack = lambda xs, shape: torch.stack(xs, -1).view(T, *shape)  # noqa: E731
-        return (stack([v for row in A for v in row], (5, 9, 9)), stack([v for row in B for v in row], (5, 9, 6)),
-                stack([v for row in Hg for v in row], (6, 6)), stack(gf, (5, 9)), stack(gg, (6,)))
+        return (A.permute(2, 3, 0, 1), B.permute(2, 3, 0, 1), Hg.permute(2, 0, 1), gf.permute(1, 2, 0), gg.T)
 
-    def _normal_soa(self, s: PoseState):
-        """:meth:`normal_equations` as nested lists of arrays: A[9][9], B[9][6] and
-        gf[9] of (T, 5) (frame, finger); Hg[6][6] and gg[6] of (T,).
+    def _keypoint_rows(self, s: PoseState, lever: torch.Tensor, sw: torch.Tensor):
+        """The 3D keypoint rows of every finger: (J (12, 15, T, 5), r (12, T, 5)).
 
-        With ``V_im = s_i c_im`` (weighted lever arms, :meth:`lever_arms`) the
-        rotation block (m, n) is ``sum_i [V_im]x^T [V_in]x = sum_i (V_im.V_in) I
-        - V_in V_im^T``, the translation coupling ``-[sum_i s_i V_im]x`` and the
-        gradient ``sum_i V_im x r_i``.  Every entry is computed over whole
-        (T, 5) arrays and only where joint m moves keypoint i (i >= m); batched
-        15x15 products and their reshuffles cost several times more on CPU.
+        Rows (keypoint i, axis x); columns as :func:`.image_term.finger_rows`.  With
+        ``V_im = s_i c_im`` (weighted lever arm, zero where joint m does not move
+        keypoint i) the rotation columns are ``-[V_im]x`` and the translation
+        columns ``s_i I`` (none for the wrist-relative term).
         """
         T = s.R.shape[0]
-        sw = self.sw.index_select(1, self.kp_idx).view(T, 5, 4).permute(2, 0, 1).contiguous()  # (4 i, T, 5)
-        lever = self._lever_soa(s)
-        # weighted lever arms (4 i, 4 m, 3, T, 5); in place unless the image term needs the plain ones
-        V = lever * sw[:, None, None] if s.img_rows is not None else lever.mul_(sw[:, None, None])
-        r = s.res.index_select(1, self.kp_idx).view(T, 5, 4, 3).permute(2, 3, 0, 1).contiguous()  # (4 i, 3, T, 5)
-        rows = lambda m, n: range(max(m, n), 4)  # noqa: E731  keypoints moved by both joints
-
-        def block(m, n):
-            """Rotation block (m, n): 3x3 nested list of (T, 5)."""
-            ii = rows(m, n)
-            d = sum(V[i, m, 0] * V[i, n, 0] + V[i, m, 1] * V[i, n, 1] + V[i, m, 2] * V[i, n, 2] for i in ii)
-            out = [[-sum(V[i, n, y] * V[i, m, z] for i in ii) for z in range(3)] for y in range(3)]
-            for y in range(3):
-                out[y][y] = out[y][y] + d
-            return out
-
-        def cross_sum(m):
-            """sum_i V_im x r_i (3 arrays)."""
-            ii = rows(m, m)
-            return [sum(V[i, m, (x + 1) % 3] * r[i, (x + 2) % 3] - V[i, m, (x + 2) % 3] * r[i, (x + 1) % 3]
-                        for i in ii) for x in range(3)]
-
-        Hl, gl = self._limit_terms(s)
-        blocks = {}
-        for m in range(1, 4):
-            for n in range(m, 4):
-                blocks[m, n] = block(m, n)
-        A = [[None] * 9 for _ in range(9)]
-        for m in range(1, 4):
-            for n in range(m, 4):
-                for y in range(3):
-                    for z in range(3):
-                        v = blocks[m, n][y][z]
-                        if m == n:
-                            v = v + Hl[y][z][m - 1]
-                        A[3 * (m - 1) + y][3 * (n - 1) + z] = v
-                        A[3 * (n - 1) + z][3 * (m - 1) + y] = v
-        zero = torch.zeros_like(sw[0])
-        # the relative keypoint term does not see the translation
+        V = lever * (sw[:, None, None] * self.mask4[..., None, None])  # (4 i, 4 m, 3, T, 5)
+        x, y, z = V.unbind(2)
+        o = torch.zeros_like(x)
+        rot = torch.stack([torch.stack([o, z, -y], 2), torch.stack([-z, o, x], 2),
+                           torch.stack([y, -x, o], 2)], 1)  # (4 i, 3 x, 4 m, 3, T, 5) = -[V_im]x
         tw = 0.0 if self.relative3d else 1.0
-        Bcols = []
-        for m in range(1, 4):
-            a = sum(sw[i] * V[i, m] for i in rows(m, m)) * tw  # (3, T, 5): sum_i s_i V_im
-            skew_a = [[zero, -a[2], a[1]], [a[2], zero, -a[0]], [-a[1], a[0], zero]]
-            b0 = block(m, 0)
-            Bcols += [skew_a[y] + b0[y] for y in range(3)]
-        gf = []
-        for m in range(1, 4):
-            gw = cross_sum(m)
-            gf += [gw[x] + gl[x][m - 1] for x in range(3)]
+        eye = torch.eye(3, dtype=V.dtype, device=V.device)[None, :, :, None, None]
+        trans = (sw[:, None, None] * tw) * eye  # (4 i, 3 x, 3, T, 5)
+        J = torch.cat([trans, rot.flatten(2, 3)], 2).reshape(12, 15, T, 5)
+        r = s.res.index_select(1, self.kp_idx).view(T, 5, 4, 3).permute(2, 3, 0, 1).reshape(12, T, 5)
+        return J, r
 
-        # global block: summed over fingers, plus the wrist keypoint (translation only)
-        sw0 = self.sw[:, 0]
-        a0 = [x.sum(1) * tw for x in sum(sw[i] * V[i, 0] for i in range(4))]
-        ss = ((sw * sw).sum((0, 2)) + sw0 * sw0) * tw
-        H00 = [[x.sum(1) for x in row] for row in block(0, 0)]
-        gt = ((sw[:, None] * r).sum((0, 3)) + (sw0 * s.res[:, 0].T)) * tw  # (3, T)
-        gw0 = [x.sum(1) for x in cross_sum(0)]
-        z = torch.zeros_like(ss)
-        Hg = [[ss, z, z, z, a0[2], -a0[1]],
-              [z, ss, z, -a0[2], z, a0[0]],
-              [z, z, ss, a0[1], -a0[0], z],
-              [z, -a0[2], a0[1], *H00[0]],
-              [a0[2], z, -a0[0], *H00[1]],
-              [-a0[1], a0[0], z, *H00[2]]]
-        gg = [gt[0], gt[1], gt[2], *gw0]
+    def _normal_soa(self, s: PoseState):
+        """:meth:`normal_equations` frame-last: A (9, 9, T, 5), B (9, 6, T, 5) and
+        gf (9, T, 5) per (frame, finger); Hg (6, 6, T) and gg (6, T).
+
+        Each finger's rows (its 4 keypoints in 3D and in the image) are 20 x 15 per
+        frame; their Gram matrix is formed over whole arrays (:func:`.image_term.gram`),
+        the joint limits are added to the finger blocks, and the global block sums
+        the fingers' and adds the wrist keypoint (translation only).
+        """
+        T = s.R.shape[0]
+        sw = self.sw.index_select(1, self.kp_idx).view(T, 5, 4).permute(2, 0, 1)  # (4 i, T, 5)
+        lever = self._lever_soa(s)
+        J, r = self._keypoint_rows(s, lever, sw)
+        width = image_term.row_width(3)
         if s.img_rows is not None:
-            image_term.add_normal_terms(lever, s.img_rows, s.img_res, self.kp_idx, A, Bcols, Hg, gf, gg)
-        return A, Bcols, Hg, gf, gg
+            Ji, ei = image_term.finger_rows(lever, s.img_rows, s.img_res, self.kp_idx)
+            J, r, width = torch.cat([J, Ji]), torch.cat([r, ei]), width + image_term.row_width(2)
+        H, g = image_term.gram(J, r, width)  # (15, 15, T, 5), (15, T, 5)
+        Hl, gl = self._limit_terms(s)
+        A = H[6:, 6:].clone()
+        for k in range(3):
+            blk = A[3 * k:3 * k + 3, 3 * k:3 * k + 3]
+            for y in range(3):
+                for z in range(3):
+                    blk[y, z] += Hl[y][z][k]
+        gf = g[6:] + torch.stack([gl[x][k] for k in range(3) for x in range(3)])
+        Hg, gg = H[:6, :6].sum(-1), g[:6].sum(-1)
+        if not self.relative3d:
+            sw0 = self.sw[:, 0]
+            Hg[:3, :3] += torch.eye(3, dtype=sw0.dtype, device=sw0.device)[..., None] * (sw0 * sw0)
+            gg[:3] += sw0 * s.res[:, 0].T
+        if s.img_rows is not None:
+            H0, g0 = image_term.gram(s.img_rows[:, 0].permute(1, 2, 0), s.img_res[:, 0].T)  # (3, 3, T), (3, T)
+            Hg[:3, :3] += H0
+            gg[:3] += g0
+        return A, H[6:, :6], Hg, gf, gg
 
     # --- one damped Gauss-Newton step -----------------------------------------------
 
@@ -365,13 +338,10 @@ class PoseProblem:
         T = s.R.shape[0]
         A, B, Hg, gf, gg = self._normal_soa(s)
         lam = lam.to(s.R.dtype)
-        lam_f = lam[:, None]
-        A = [list(row) for row in A]
-        for i in range(9):
-            A[i][i] = A[i][i] * (1.0 + lam_f) + lam_f * mu
-        Hg = [list(row) for row in Hg]
-        for i in range(6):
-            Hg[i][i] = Hg[i][i] * (1.0 + lam) + lam * mu
+        dA = A.diagonal(0, 0, 1)  # (T, 5, 9) view
+        dA.mul_(1.0 + lam[:, None, None]).add_(lam[:, None, None] * mu)
+        dH = Hg.diagonal(0, 0, 1)  # (T, 6)
+        dH.mul_(1.0 + lam[:, None]).add_(lam[:, None] * mu)
 
         # Schur complement on the finger blocks: with A = L L^T and Y = L^-1 [B | g_f],
         # S = Hg - sum_f Y_B^T Y_B and the global rhs -g_g + sum_f Y_B^T Y_g.
