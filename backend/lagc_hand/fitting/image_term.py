@@ -127,22 +127,3 @@ def row_width(rows_per_keypoint: int) -> list[int]:
     """Leading non-zero columns of a finger's rows laid out (keypoint i, component):
     translation and wrist (6) and the ``i`` finger joints above keypoint i (3 each)."""
     return [6 + 3 * i for i in range(4) for _ in range(rows_per_keypoint)]
-
-
-def gram(J: torch.Tensor, e: torch.Tensor, width=None) -> tuple[torch.Tensor, torch.Tensor]:
-    """``J^T J`` (n, n, ...) and ``J^T e`` (n, ...) of rows J (r, n, ...) and residuals e (r, ...).
-
-    width: per row, how many leading columns can be non-zero (None: all n); a
-    finger keypoint's row only reaches the joints above it, so this halves the work.
-    One multiply-add per row over whole arrays: several times faster on CPU than
-    einsum or bmm, which reshuffle the trailing frame axes into tiny matrices.
-    """
-    n = J.shape[1]
-    H = J.new_zeros((n, n) + J.shape[2:])
-    g = J.new_zeros(J.shape[1:])
-    for r in range(J.shape[0]):
-        w = n if width is None else int(width[r])
-        Jr = J[r, :w]
-        H[:w, :w].addcmul_(Jr[:, None], Jr[None])
-        g[:w].addcmul_(Jr, e[r])
-    return H, g

@@ -294,7 +294,7 @@ class PoseProblem:
         gf (9, T, 5) per (frame, finger); Hg (6, 6, T) and gg (6, T).
 
         Each finger's rows (its 4 keypoints in 3D and in the image) are 20 x 15 per
-        frame; their Gram matrix is formed over whole arrays (:func:`.image_term.gram`),
+        frame; their Gram matrix is formed over whole arrays (:func:`.soa.gram`),
         the joint limits are added to the finger blocks, and the global block sums
         the fingers' and adds the wrist keypoint (translation only).
         """
@@ -306,7 +306,7 @@ class PoseProblem:
         if s.img_rows is not None:
             Ji, ei = image_term.finger_rows(lever, s.img_rows, s.img_res, self.kp_idx)
             J, r, width = torch.cat([J, Ji]), torch.cat([r, ei]), width + image_term.row_width(2)
-        H, g = image_term.gram(J, r, width)  # (15, 15, T, 5), (15, T, 5)
+        H, g = soa.gram(J, r, width)  # (15, 15, T, 5), (15, T, 5)
         Hl, gl = self._limit_terms(s)
         A = H[6:, 6:].clone()
         for k in range(3):
@@ -321,7 +321,7 @@ class PoseProblem:
             Hg[:3, :3] += torch.eye(3, dtype=sw0.dtype, device=sw0.device)[..., None] * (sw0 * sw0)
             gg[:3] += sw0 * s.res[:, 0].T
         if s.img_rows is not None:
-            H0, g0 = image_term.gram(s.img_rows[:, 0].permute(1, 2, 0), s.img_res[:, 0].T)  # (3, 3, T), (3, T)
+            H0, g0 = soa.gram(s.img_rows[:, 0].permute(1, 2, 0), s.img_res[:, 0].T)  # (3, 3, T), (3, T)
             Hg[:3, :3] += H0
             gg[:3] += g0
         return A, H[6:, :6], Hg, gf, gg
@@ -345,22 +345,18 @@ class PoseProblem:
 
         # Schur complement on the finger blocks: with A = L L^T and Y = L^-1 [B | g_f],
         # S = Hg - sum_f Y_B^T Y_B and the global rhs -g_g + sum_f Y_B^T Y_g.
-        L, inv, ok_a = soa.cholesky(A)
-        YB = [soa.forward_sub(L, inv, [B[r][c] for r in range(9)]) for c in range(6)]
-        Yg = soa.forward_sub(L, inv, gf)
-        S = [[None] * 6 for _ in range(6)]
-        for c in range(6):
-            for d in range(c, 6):
-                S[c][d] = S[d][c] = Hg[c][d] - soa.dot(YB[c], YB[d]).sum(1)
-        rhs = [soa.dot(YB[c], Yg).sum(1) - gg[c] for c in range(6)]
+        L, inv, ok_a = soa.cholesky(A)  # (9, 9, T, 5)
+        Y = soa.forward_sub(L, inv, torch.cat([B, gf[:, None]], 1))  # (9, 7, T, 5)
+        YB, Yg = Y[:, :6], Y[:, 6]
+        YtY, Ytg = soa.gram(YB, Yg)  # (6, 6, T, 5), (6, T, 5)
+        S = Hg - YtY.sum(-1)
         LS, invS, ok_s = soa.cholesky(S)
-        dg = soa.back_sub(LS, invS, soa.forward_sub(LS, invS, rhs))  # 6 x (T,)
+        dg = soa.back_sub(LS, invS, soa.forward_sub(LS, invS, Ytg.sum(-1) - gg))  # (6, T)
         # finger steps: A df = -(g_f + B dg)  ->  L^T df = -(Y_g + Y_B dg)
-        z = [Yg[r] + sum(YB[c][r] * dg[c][:, None] for c in range(6)) for r in range(9)]
-        df = soa.back_sub(L, inv, z)
+        df = soa.back_sub(L, inv, Yg + (YB * dg[None, :, :, None]).sum(1))  # (9, T, 5)
 
-        dg = torch.stack(dg, -1)  # (T, 6)
-        w = torch.cat([dg[:, 3:], -torch.stack(df, -1).view(T, 15, 3).reshape(T, 45)], 1).view(T, 16, 3)
+        dg = dg.T  # (T, 6)
+        w = torch.cat([dg[:, 3:], -df.permute(1, 2, 0).reshape(T, 45)], 1).view(T, 16, 3)
         ok = ok_a.all(1) & ok_s & torch.isfinite(w).all(2).all(1) & torch.isfinite(dg).all(1)
         w = torch.where(ok[:, None, None], w, torch.zeros_like(w))  # world-axis rotation vectors
         R = soa.rotate_right(s.R, s.glob, w)
