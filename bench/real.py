@@ -23,7 +23,11 @@ observations before tracking):
 * ``dup``: frames where two output skeletons sit on one hand / duplicate det
   hands: judged against the labels where every hand is labelled (rendered
   clips), else two predictions closer than 0.2 x hand size (mean keypoint
-  distance, fingers as they are or mirrored);
+  distance, fingers as they are or mirrored) or one nested on the other;
+  ``(+N behind)``: frames where the only such pair involves a hand the tracker
+  bridged while it was hidden behind the other one -- a hidden hand lies on the
+  front one in the image (the rendered ground truth does too, two_hands f91-96),
+  so these are listed apart, not hidden: look at the overlays;
 * ``2D px`` / ``2D /size`` / ``PCK@0.2``: per visible labelled joint of the found hands;
 * 3D (labels with 3D only: RHD, rendered clips): wrist-rooted MPJPE and PA-MPJPE
   (mm) of out / clean / det (det: MediaPipe's world landmarks), absolute wrist
@@ -251,16 +255,19 @@ def run_one(inp: BenchInput, engine: str) -> Run:
 
 
 def predictions(run: Run) -> list[dict]:
-    """Per frame: ``out`` / ``clean`` lists of (side, kp2d px, kp3d mm camera frame)
-    and ``det`` list of (side, kp2d px, kp3d mm hand-relative)."""
+    """Per frame: ``out`` / ``clean`` lists of (side, kp2d px, kp3d mm camera frame),
+    ``hidden`` (one bool per ``out`` hand: the tracker bridged it while it was behind
+    the other hand, :mod:`lagc_hand.tracking.occlusion`) and ``det`` list of
+    (side, kp2d px, kp3d mm hand-relative)."""
     m = run.motion
     K = np.asarray(m.intrinsics, np.float64)
     frames = []
     for t in range(m.num_frames):
-        f = {"index": int(m.frames[t]), "out": [], "clean": [], "det": []}
+        f = {"index": int(m.frames[t]), "out": [], "clean": [], "det": [], "hidden": []}
         for s in SIDES:
             h = m.hands[s]
             if h.present[t]:
+                f["hidden"].append(bool(run.tracking.tracks[s].bridged[t]))
                 for var in ("out", "clean"):
                     k3 = (h.raw if var == "out" else h.clean).keypoints3d[t].astype(np.float64)
                     f[var].append((s, rm.project(k3, K), k3 * 1000.0))
@@ -282,7 +289,7 @@ def new_acc() -> dict:
             "side_ok": {v: 0 for v in VARIANTS}, "side_n": {v: 0 for v in VARIANTS},
             "px": {v: [] for v in VARIANTS}, "rel": {v: [] for v in VARIANTS}, "pck": {v: [] for v in VARIANTS},
             "mpjpe": {v: [] for v in VARIANTS}, "pa": {v: [] for v in VARIANTS}, "root": {"out": [], "clean": []},
-            "n_out": [], "n_det": [], "dup_out": 0, "dup_det": 0, "jitter": {v: [] for v in VARIANTS},
+            "n_out": [], "n_det": [], "dup_out": 0, "behind_out": 0, "dup_det": 0, "jitter": {v: [] for v in VARIANTS},
             "exp_ok": [], "flips_det": 0, "swaps_out": 0, "seconds": 0.0, "detect_seconds": 0.0}
 
 
@@ -316,7 +323,12 @@ def evaluate(frames: list[dict], run: Run, labels: Optional[dict], expected: Opt
             acc["dup_out"] += int(rm.labelled_duplicates(*lab, [k for _, k, _ in f["out"]]) > 0)
             acc["dup_det"] += rm.labelled_duplicates(*lab, [k for _, k, _ in f["det"]])
         else:
-            acc["dup_out"] += int(rm.duplicate_pairs([k for _, k, _ in f["out"]]) > 0)
+            seen = [k for (_, k, _), hid in zip(f["out"], f["hidden"]) if not hid]
+            dup = rm.duplicate_pairs(seen) > 0
+            acc["dup_out"] += int(dup)
+            # A hand bridged behind the other lies on it in the image, as the ground truth
+            # does (two_hands f91-96 pass the nested rule): counted apart, not hidden.
+            acc["behind_out"] += int(not dup and rm.duplicate_pairs([k for _, k, _ in f["out"]]) > 0)
             acc["dup_det"] += rm.duplicate_pairs([k for _, k, _ in f["det"]])
         if expected is not None:
             acc["exp_ok"].append(expected[0] <= len(f["out"]) <= expected[1])
@@ -387,7 +399,7 @@ def summarize(acc: dict) -> dict:
     r = {"inputs": acc["inputs"], "frames": acc["frames"], "labelled": acc["labelled"],
          "hands_out": mean(acc["n_out"]), "hands_det": mean(acc["n_det"]),
          "hands_det_max": int(max(acc["n_det"])) if acc["n_det"] else 0,
-         "dup_out": acc["dup_out"], "dup_det": acc["dup_det"],
+         "dup_out": acc["dup_out"], "behind_out": acc["behind_out"], "dup_det": acc["dup_det"],
          "exp_pct": 100.0 * mean([float(x) for x in acc["exp_ok"]]) if acc["exp_ok"] else float("nan"),
          "flips_det": acc["flips_det"], "swaps_out": acc["swaps_out"],
          "ms_per_frame": 1000.0 * acc["seconds"] / max(acc["frames"], 1),
@@ -417,11 +429,17 @@ def _trio(r: dict, key: str, d: int = 1, vs=VARIANTS) -> str:
     return " / ".join(_f(r[f"{key}_{v}"], d) for v in vs)
 
 
+def _dup(r: dict) -> str:
+    """``dup out (+ frames with a bridged hand behind another) / dup det``."""
+    behind = f" (+{r['behind_out']} behind)" if r.get("behind_out") else ""
+    return f"{r['dup_out']}{behind} / {r['dup_det']}"
+
+
 def detection_row(name: str, engine: str, r: dict) -> str:
     found = f"{r['found_out']} / {r['found_det']} of {r['labelled']}" if r["labelled"] else "–"
     return (f"| {name} | {engine} | {r['frames']} | {_f(r['hands_out'], 2)} ({_f(r['hands_det'], 2)}; "
-            f"{r['hands_det_max']}) | {found} | {_trio(r, 'side', 0, ('out', 'det'))} | {r['dup_out']} / "
-            f"{r['dup_det']} | {_trio(r, 'px')} | {_trio(r, 'rel', 3)} | {_trio(r, 'pck', 0)} | "
+            f"{r['hands_det_max']}) | {found} | {_trio(r, 'side', 0, ('out', 'det'))} | {_dup(r)} | "
+            f"{_trio(r, 'px')} | {_trio(r, 'rel', 3)} | {_trio(r, 'pck', 0)} | "
             f"{_f(r['ms_per_frame'], 0)} ({_f(r['detect_ms_per_frame'], 0)}) |")
 
 
@@ -443,7 +461,7 @@ def three_d_row(name: str, engine: str, r: dict) -> str:
 def video_row(name: str, engine: str, r: dict, expected) -> str:
     exp = f"{expected[0]}-{expected[1]}" if expected else "–"
     return (f"| {name} | {engine} | {r['frames']} | {exp} | {_f(r['exp_pct'], 0)} | {_trio(r, 'jitter', 2)} | "
-            f"{r['flips_det']} / {r['swaps_out']} | {r['dup_out']} / {r['dup_det']} | {_f(r['hands_out'], 2)} "
+            f"{r['flips_det']} / {r['swaps_out']} | {_dup(r)} | {_f(r['hands_out'], 2)} "
             f"({_f(r['hands_det'], 2)}) | {_f(r['ms_per_frame'], 0)} ({_f(r['detect_ms_per_frame'], 0)}) |")
 
 

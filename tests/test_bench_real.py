@@ -169,3 +169,23 @@ def test_labelled_duplicates():
     # Two labelled hands overlapping in the image, each found once: no duplicate.
     c = a + [25.0, 0.0]
     assert rm.labelled_duplicates([a, c], [vis, vis], [100.0, 100.0], [a, c]) == 0
+
+
+def test_a_bridged_hand_behind_the_other_is_counted_apart_from_duplicates():
+    """Of two output skeletons on one hand, a pair whose nesting comes from a hand the
+    tracker bridged behind the other is listed as ``behind`` (the ground truth does the
+    same); the same pair of seen hands stays a duplicate; the detector column is unchanged."""
+    from bench.real import Run, evaluate
+
+    a = _hand((300.0, 300.0))
+    b = a + 5.0
+    run = Run(None, None, None, {"seconds": {}}, 1.0)
+
+    def frame(hidden):
+        return {"index": 0, "out": [("left", a, None), ("right", b, None)], "clean": [], "hidden": hidden,
+                "det": [("left", a, None), ("right", b, None)]}
+
+    behind = evaluate([frame([True, False])], run, None, None)
+    assert (behind["dup_out"], behind["behind_out"], behind["dup_det"]) == (0, 1, 1)
+    seen = evaluate([frame([False, False])], run, None, None)
+    assert (seen["dup_out"], seen["behind_out"], seen["dup_det"]) == (1, 0, 1)
