@@ -35,6 +35,8 @@ from lagc_hand_blender.core import filters
 
 #: Confidence given to bridged frames, relative to the lower of their two neighbours.
 FILLED_CONFIDENCE = 0.5
+#: The cleaned depth stays within this factor of the fitted (smoothed) depth.
+MAX_DEPTH_RATIO = 1.25
 
 
 @dataclass
@@ -181,15 +183,31 @@ def _root_on_image(qs: np.ndarray, rs: np.ndarray, present: np.ndarray, breaks: 
                    conf: np.ndarray, sigma: float, align: ImageAlign) -> np.ndarray:
     """Roots (T, 3) metres that put the smoothed pose ``qs`` (T, 16, 4) onto the
     smoothed 2D keypoints ``k2`` (T, 21, 2) px in the present frames; the depth
-    is smoothed like ``rs`` and the root slides along its viewing ray to it;
-    ``breaks`` (T,) bool: where a piece of motion starts (see :func:`jumps`)."""
+    is smoothed like ``rs`` (the smoothed fitted roots, (T, 3) metres) and the root
+    placed at it on the image; ``breaks`` (T,) bool: where a piece of motion starts
+    (see :func:`jumps`)."""
     idx = np.flatnonzero(present)
     X = np.asarray(align.pose(qs[idx], np.zeros((idx.size, 3))), np.float64)  # wrist at the origin
     target = _piecewise(filters.gaussian_smooth, k2, present, breaks, sigma, conf)[idx]
     t, _ = solve_translation(X, target, align.K)
+    # The PnP depth follows the smoothed pose's size in the image, but where that pose
+    # and the 2D disagree (a detection collapsing as the hand goes behind the other:
+    # dynhamr_demo3 f310-312) it runs off (8.6 m for a hand the fit put at 0.8 m); the
+    # fit solved depth jointly with the pose at the hand's held size, so it bounds it.
     z = np.zeros(len(present))
-    z[idx] = t[:, 2]
+    z_fit = rs[idx, 2]
+    z[idx] = np.clip(t[:, 2], z_fit / MAX_DEPTH_RATIO, z_fit * MAX_DEPTH_RATIO)
     zs = _piecewise(filters.gaussian_smooth, z, present, breaks, sigma, conf)[idx]
     out = rs.copy()
-    out[idx] = t * (zs / np.maximum(t[:, 2], 1e-6))[:, None]
+    out[idx] = _at_depth(X, target, zs, align.K)
     return out
+
+
+def _at_depth(X: np.ndarray, u: np.ndarray, z: np.ndarray, K: np.ndarray) -> np.ndarray:
+    """(N, 3) translations at depth ``z`` (N,) metres that centre the projection of
+    X (N, 21, 3) metres (hand-relative, camera axes) on the pixels u (N, 21, 2):
+    each keypoint's viewing ray at its depth, less its offset, averaged (median,
+    so one stray keypoint does not pull the hand)."""
+    xn = (u - K[[0, 1], [2, 2]]) / K[[0, 1], [0, 1]]  # (N, 21, 2) normalised image coordinates
+    xy = np.median(xn * (X[..., 2:3] + z[:, None, None]) - X[..., :2], axis=1)
+    return np.concatenate([xy, z[:, None]], 1)
