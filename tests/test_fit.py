@@ -91,3 +91,40 @@ def test_limits_forbid_backward_bend(skeleton_hand):
 
     pip = np.einsum("ab,tb->ta", frames[4], _rotvec(R[:, 5]).numpy())
     assert np.all(np.degrees(pip[:, 0]) > -20)  # stays near the -8 deg limit, not -60
+
+
+def test_bounded_shape_solve_holds_the_box_and_solves_the_rest():
+    """The shape solve keeps |beta| <= BETA_LIMIT: a coordinate that would leave the box
+    sits on its bound and the others are the optimum with it held there."""
+    from lagc_hand.fitting.shape import BETA_LIMIT, _solve_bounded
+
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=(6, 6))
+    S = torch.as_tensor(A @ A.T + 6 * np.eye(6))
+    b0 = torch.zeros(6, dtype=torch.float64)
+    free_opt = torch.as_tensor([9.0, -1.0, 0.5, 2.0, -8.0, 0.0], dtype=torch.float64)
+    db = _solve_bounded(S, S @ free_opt, b0)
+    assert float(db.abs().max()) <= BETA_LIMIT + 1e-9
+    held = db.abs() > BETA_LIMIT - 1e-9
+    assert held[0] and held[4] and db[0] > 0 and db[4] < 0
+    # the free coordinates satisfy their rows of the normal equations with the held ones fixed
+    resid = (S @ db - S @ free_opt)[~held]
+    assert float(resid.abs().max()) < 1e-9
+    # inside the box nothing changes
+    inside = torch.as_tensor([1.0, -2.0, 0.5, 2.5, -1.0, 0.0], dtype=torch.float64)
+    assert torch.allclose(_solve_bounded(S, S @ inside, b0), inside)
+
+
+def test_a_misdetected_still_gets_a_human_shape(realdev):
+    """wilor test5: MediaPipe stretches one hand's thumb onto the other hand; the shape
+    solve drove a palm direction to -6.2 standard deviations.  Every beta stays within
+    the bound."""
+    from lagc_hand.fitting.shape import BETA_LIMIT
+    from lagc_hand.options import ReconstructOptions
+    from lagc_hand.pipeline import run_pipeline
+
+    motion = run_pipeline(realdev / "images" / "wilor" / "test5.jpeg", ReconstructOptions(device="cpu")).motion
+    seen = [h for h in motion.hands.values() if h.present.any()]
+    assert seen
+    for h in seen:
+        assert np.abs(h.betas).max() <= BETA_LIMIT + 1e-4, h.betas

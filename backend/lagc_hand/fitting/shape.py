@@ -12,6 +12,10 @@ import torch
 
 from lagc_hand_blender.core.skeleton import PUBLIC_PARENTS, PUBLIC_TO_MANO21
 
+#: Largest |beta|: every shape direction is scaled to ~one standard deviation of
+#: adult hands, and a single blurred or mis-detected still pulled some to 6 (a thumb
+#: stretched to the other hand, wilor test5): no hand is that far from the mean.
+BETA_LIMIT = 3.0
 #: Weight of the held size against the mean curvature of the shape problem (a
 #: constraint in all but name: the size moves by ~1e-4 of its error per solve).
 HOLD_WEIGHT = 1e4
@@ -43,6 +47,25 @@ def _hold(S: torch.Tensor, rhs: torch.Tensor, hold) -> tuple[torch.Tensor, torch
     g = torch.as_tensor(np.asarray(hold[0], np.float64), dtype=S.dtype, device=S.device)
     w = HOLD_WEIGHT * float(S.diagonal().mean()) / max(float(g @ g), 1e-18)
     return S + w * torch.outer(g, g), rhs - w * float(hold[1]) * g
+
+
+def _solve_bounded(S: torch.Tensor, rhs: torch.Tensor, b0: torch.Tensor, limit: float = BETA_LIMIT) -> torch.Tensor:
+    """``db`` of ``S db = rhs`` (nb, nb) / (nb,) float64 with ``|b0 + db| <= limit``:
+    the coordinates that leave the box are held on it and the rest re-solved (an
+    active set, a few rounds; the box is rarely touched, so usually one solve)."""
+    db = torch.linalg.solve(S, rhs)
+    held = torch.zeros_like(b0, dtype=torch.bool)
+    for _ in range(4):
+        out = (b0 + db).abs() > limit + 1e-9
+        if not (out & ~held).any():
+            break
+        held |= out
+        db = torch.where(held, torch.sign(b0 + db) * limit - b0, db)
+        free = ~held
+        if free.any():
+            r = rhs[free] - S[free][:, held] @ db[held]
+            db[free] = torch.linalg.solve(S[free][:, free], r)
+    return db
 
 
 def _rotate_each(G: torch.Tensor, M: torch.Tensor) -> torch.Tensor:
@@ -121,7 +144,7 @@ def solve_betas(model, glob: torch.Tensor, keypoints: torch.Tensor, betas: torch
     # a tiny ridge so unused shape directions (zero columns) stay solvable without a prior
     lam = max(lam, 1e-9 * float(AtA.diagonal().mean()))
     eye = torch.eye(nb, dtype=torch.float64, device=dev)
-    db = torch.linalg.solve(*_hold(AtA + lam * eye, Aty - lam * b0, hold))
+    db = _solve_bounded(*_hold(AtA + lam * eye, Aty - lam * b0, hold), b0)
     dt = y_mean - J_mean @ db.to(dtype)
     return (b0 + db).cpu().numpy(), dt.cpu().numpy()
 
@@ -171,7 +194,7 @@ def solve_betas_image(model, state, betas: torch.Tensor, sw3: torch.Tensor, imag
     S = Hbb - HbtHi.transpose(0, 1).reshape(nb, -1) @ Hbt.transpose(0, 1).reshape(nb, -1).T
     S = S + lam * torch.eye(nb, dtype=torch.float64, device=dev)
     rhs = -(gb - HbtHi.transpose(0, 1).reshape(nb, -1) @ gt.reshape(-1)) - lam * b0
-    db = torch.linalg.solve(*_hold(S, rhs, hold))
+    db = _solve_bounded(*_hold(S, rhs, hold), b0)
     dt = -(Htt_inv @ (gt + Hbt.transpose(1, 2) @ db)[..., None])[..., 0]  # (T, 3) cm
     # A frame whose image rows are all but zero (its 2D down-weighted as outliers) leaves
     # its translation free in this linear step: on a real clip one moved 9 m.  A shape
