@@ -19,14 +19,14 @@ edge flips).  The evidence used here, strongest first:
    image's left; a weak prior (hands cross).
 4. **MediaPipe's label**: weak evidence only.
 
-:func:`side_costs` turns 1, 3, 4 into the tracker's unary costs
+:func:`side_cost_table` turns 1, 3, 4 into the tracker's unary costs
 (``-log P``); :func:`interaction_tracker_config` is the tracker
 configuration the pipeline uses with these costs.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Sequence
 
 import numpy as np
 
@@ -77,27 +77,37 @@ def side_probability(obs: HandObservation, image_width: Optional[float] = None,
 
 def side_costs(obs: HandObservation, image_width: Optional[float] = None,
                cfg: SideConfig | None = None) -> tuple[float, float]:
-    """(cost of calling ``obs`` LEFT, cost of calling it RIGHT), -log-likelihood units.
+    """(cost of calling ``obs`` LEFT, cost of calling it RIGHT), -log-likelihood units
+    (one row of :func:`side_cost_table`)."""
+    cl, cr = side_cost_table([obs], image_width, cfg)[0]
+    return float(cl), float(cr)
 
-    image_width: pixels, for the position prior (skipped when None).
+
+def side_cost_table(obs: Sequence[HandObservation], image_width: Optional[float] = None,
+                    cfg: SideConfig | None = None) -> np.ndarray:
+    """(N, 2) costs of calling each observation LEFT / RIGHT, -log-likelihood units.
+
+    image_width: pixels, for the position prior (skipped when None).  All N at once:
+    the tracker scores every detection of a clip in one call.
     """
     cfg = cfg or SideConfig()
     eps = 1e-3
-    cost_l = cost_r = 0.0
-    if np.any(obs.keypoints3d):
-        c = float(chirality_score(obs.keypoints3d))
-        p = float(np.clip(0.5 + (cfg.chirality_confidence - 0.5) * c, eps, 1 - eps))
-        cost_l -= cfg.w_chirality * np.log(1 - p)
-        cost_r -= cfg.w_chirality * np.log(p)
-    lab = float(np.clip(obs.handedness, 1 - cfg.label_confidence, cfg.label_confidence))
-    cost_l -= cfg.w_label * np.log(1 - lab)
-    cost_r -= cfg.w_label * np.log(lab)
+    out = np.zeros((len(obs), 2))
+    if not len(obs):
+        return out
+    k3 = np.stack([np.asarray(o.keypoints3d, np.float64) for o in obs])  # (N, 21, 3)
+    has3d = np.any(k3 != 0, axis=(1, 2))
+    if has3d.any():
+        c = chirality_score(k3[has3d])
+        p = np.clip(0.5 + (cfg.chirality_confidence - 0.5) * c, eps, 1 - eps)
+        out[has3d] -= cfg.w_chirality * np.log(np.stack([1 - p, p], -1))
+    lab = np.clip([float(o.handedness) for o in obs], 1 - cfg.label_confidence, cfg.label_confidence)
+    out -= cfg.w_label * np.log(np.stack([1 - lab, lab], -1))
     if image_width:
-        x = float(np.mean(obs.keypoints2d[:, 0])) / float(image_width)  # 0 left .. 1 right
-        p = float(np.clip(0.5 + 0.3 * (0.5 - x) * 2, eps, 1 - eps))
-        cost_l -= cfg.w_position * np.log(1 - p)
-        cost_r -= cfg.w_position * np.log(p)
-    return float(cost_l), float(cost_r)
+        x = np.array([float(np.mean(o.keypoints2d[:, 0])) for o in obs]) / float(image_width)  # 0 left .. 1 right
+        p = np.clip(0.5 + 0.3 * (0.5 - x) * 2, eps, 1 - eps)
+        out -= cfg.w_position * np.log(np.stack([1 - p, p], -1))
+    return out
 
 
 def interaction_tracker_config(image_width: Optional[float] = None, cfg: SideConfig | None = None):
@@ -106,4 +116,4 @@ def interaction_tracker_config(image_width: Optional[float] = None, cfg: SideCon
     from lagc_hand.tracking import TrackerConfig
 
     scfg = cfg or SideConfig()
-    return TrackerConfig(side_costs=lambda h: side_costs(h, image_width, scfg))
+    return TrackerConfig(side_costs=lambda hs: side_cost_table(hs, image_width, scfg))

@@ -64,8 +64,8 @@ class TrackerConfig:
     # that touch or overlap are close to each other too, and one may take over from the other.
     hop_motion_scale: float = 3.0
     # Optional identity evidence replacing the label + chirality costs below:
-    # (HandObservation) -> (cost of LEFT, cost of RIGHT); see lagc_hand.tracking.sides.
-    side_costs: Optional[Callable[[HandObservation], tuple[float, float]]] = None
+    # (N observations) -> (N, 2) costs of LEFT, RIGHT; see lagc_hand.tracking.sides.side_cost_table.
+    side_costs: Optional[Callable[[Sequence[HandObservation]], np.ndarray]] = None
     # Fill the frames where a hand is hidden behind the other one (see .occlusion); None: off.
     occlusion: Optional[OcclusionConfig] = field(default_factory=OcclusionConfig)
 
@@ -165,22 +165,23 @@ def _frame_detections(frames: Sequence[FrameObservations], cfg: TrackerConfig) -
 
 
 def _unary_costs(dets: list[list[HandObservation]], cfg: TrackerConfig) -> list[np.ndarray]:
-    """Per frame an (N_t, 2) array: cost of calling each detection left / right."""
-    eps = 1e-3
-    unary: list[np.ndarray] = []
-    for hs in dets:
-        u = np.zeros((len(hs), 2))
-        for i, h in enumerate(hs):
-            if cfg.side_costs is not None:
-                u[i] = cfg.side_costs(h)
-                continue
-            p = float(np.clip(h.handedness, eps, 1 - eps))
-            c = float(chirality_evidence(h.keypoints3d)) if np.any(h.keypoints3d) else 0.0
+    """Per frame an (N_t, 2) array: cost of calling each detection left / right
+    (every detection of the clip scored in one call)."""
+    flat = [h for hs in dets for h in hs]
+    if cfg.side_costs is not None:
+        table = np.asarray(cfg.side_costs(flat), np.float64).reshape(len(flat), 2)
+    else:
+        table = np.zeros((len(flat), 2))
+        if flat:
+            eps = 1e-3
+            p = np.clip([float(h.handedness) for h in flat], eps, 1 - eps)
+            k3 = np.stack([np.asarray(h.keypoints3d, np.float64) for h in flat])
+            c = np.where(np.any(k3 != 0, axis=(1, 2)), chirality_evidence(k3), 0.0)
             pc = np.clip(0.5 + 0.45 * c, eps, 1 - eps)
-            u[i, 0] = -cfg.w_handedness * np.log(1 - p) - cfg.w_chirality * np.log(1 - pc)
-            u[i, 1] = -cfg.w_handedness * np.log(p) - cfg.w_chirality * np.log(pc)
-        unary.append(u)
-    return unary
+            table[:, 0] = -cfg.w_handedness * np.log(1 - p) - cfg.w_chirality * np.log(1 - pc)
+            table[:, 1] = -cfg.w_handedness * np.log(p) - cfg.w_chirality * np.log(pc)
+    ends = np.cumsum([len(hs) for hs in dets])
+    return [table[e - len(hs):e] for hs, e in zip(dets, ends)]
 
 
 def _motion_costs(dets: list[list[HandObservation]], cfg: TrackerConfig) -> list[np.ndarray]:
