@@ -79,6 +79,7 @@ def compact_baselines(dataset, loss_fn, dev, batch_size: int = 32) -> dict[str, 
 
 
 def _parse_args(argv) -> argparse.Namespace:
+    """The command line (see the module docstring)."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", default=str(ROOT / "configs" / "tiny_overfit.json"))
     ap.add_argument("--train", type=int, default=1000, help="training samples")
@@ -116,6 +117,7 @@ class _Recorder:
         self.curve: list[dict] = []
 
     def record(self, epoch: int, step: int, model, path: Path | None) -> None:
+        """One curve row for ``model`` after ``epoch`` (``path``: its checkpoint, None at step 0)."""
         import torch
 
         from lagc_hand.net.training import evaluate

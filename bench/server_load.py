@@ -183,6 +183,7 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def _parse_args(argv) -> argparse.Namespace:
+    """The command line (see the module docstring)."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--video", type=Path, default=None)
     ap.add_argument("--jobs", type=int, default=4)
