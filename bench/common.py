@@ -1,10 +1,12 @@
 """Shared bits of the benchmarks: paths, machine description, RESULTS.md writer."""
 from __future__ import annotations
 
+import argparse
 import datetime
 import os
 import platform
 from pathlib import Path
+from typing import Callable, Optional
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "assets" / "samples" / "two_hands.mp4"
@@ -43,3 +45,14 @@ def rgb_frames(path, limit: int | None = None) -> tuple[list, float]:
     for fr in src.frames(FrameRange(0, limit)):
         frames.append(fr.image)
     return frames, float(src.info.fps)
+
+
+def run_clips_cli(doc: str, main: Callable[..., int], argv: Optional[list[str]] = None) -> int:
+    """The command line of the benchmarks over the rendered interacting clips
+    (``bench/interaction.py``, ``bench/refiner.py``): ``--clips NAME ...`` (default
+    all) and ``--no-write``; runs ``main(clips, write=...)`` and returns its status."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--clips", nargs="*", help="clip names (pray, clasp, ...); default all")
+    ap.add_argument("--no-write", action="store_true", help="do not append to bench/RESULTS.md")
+    a = ap.parse_args(argv)
+    return main(a.clips, write=not a.no_write)

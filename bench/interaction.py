@@ -33,7 +33,6 @@ single-hand fits (the pipeline before issue 8); ``ours`` = ``mediapipe`` engine
 """
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -62,12 +61,75 @@ def _mesh(model, quats, root, betas):
     return out.vertices.cpu().numpy().astype(np.float64)
 
 
+def _side_accuracy(hands: dict, g2: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], int]:
+    """Per side, (T,) bool: the track is present and lies on its own ground-truth hand
+    (mean 2D keypoint distance below half a hand size and nearer than to the other
+    hand); and the number of frames (both sides) where a track lies on the other hand.
+
+    hands: side -> the motion's hand track (``keypoints2d`` (T, 21, 2) px, ``present`` (T,));
+    g2: side -> (T, 21, 2) ground-truth keypoints, px."""
+    from lagc_hand.engines.dedup import hand_size
+
+    right_side = {}
+    swaps = 0
+    for s in SIDES:
+        o = "right" if s == "left" else "left"
+        h = hands[s]
+        size = np.array([hand_size(k) for k in g2[s]])
+        d_own = np.linalg.norm(h.keypoints2d - g2[s], axis=-1).mean(-1) / size
+        d_other = np.linalg.norm(h.keypoints2d - g2[o], axis=-1).mean(-1) / size
+        right_side[s] = h.present & (d_own < 0.5) & (d_own < d_other)
+        swaps += int(np.sum(h.present & (d_other < 0.5) & (d_other < d_own)))
+    return right_side, swaps
+
+
+def _mpjpe_mrrpe(hands: dict, g3: dict[str, np.ndarray], right_side: dict[str, np.ndarray],
+                 vis: dict[str, np.ndarray], ok_both: np.ndarray) -> tuple[float, float]:
+    """(MPJPE, MRRPE) in mm of the cleaned output: keypoints relative to the middle MCP over
+    correctly-sided visible frames, and the right-minus-left wrist vector over ``ok_both``
+    (T,) frames; NaN where there is no such frame.  g3: side -> (T, 21, 3) metres."""
+    errs = []
+    for s in SIDES:
+        sel = right_side[s] & vis[s]
+        if sel.any():
+            p = hands[s].clean.keypoints3d[sel]
+            g = g3[s][sel]
+            errs.append(np.linalg.norm((p - p[:, 9:10]) - (g - g[:, 9:10]), axis=-1).mean(-1))
+    mpjpe = float(np.concatenate(errs).mean() * 1000) if errs else float("nan")
+    mrrpe = float("nan")
+    if ok_both.any():
+        pr = hands["right"].clean.root[ok_both] - hands["left"].clean.root[ok_both]
+        gr = g3["right"][ok_both, 0] - g3["left"][ok_both, 0]
+        mrrpe = float(np.linalg.norm(pr - gr, axis=-1).mean() * 1000)
+    return mpjpe, mrrpe
+
+
+def _penetrations(hands: dict) -> list[float]:
+    """Deepest vertex (metres) of one fitted hand inside the other's mesh, per frame where
+    both are present (every 3rd such frame); meshes of the open hand model."""
+    from lagc_hand.fitting.penetration import penetration_depth
+    from lagc_hand.pipeline import load_hand_model
+
+    pen = []
+    both_present = np.flatnonzero(hands["left"].present & hands["right"].present)[::3]
+    if both_present.size:
+        v = {}
+        for s in SIDES:
+            params, model = load_hand_model("open", s, "cpu")
+            h = hands[s]
+            v[s] = _mesh(model, h.clean.quats[both_present], h.clean.root[both_present], h.betas)
+            v[s + "_faces"] = params.f
+        for i in range(len(both_present)):
+            a, _ = penetration_depth(v["left"][i][::2], v["right"][i], v["right_faces"])
+            b, _ = penetration_depth(v["right"][i][::2], v["left"][i], v["left_faces"])
+            pen.append(max(a, b))
+    return pen
+
+
 def evaluate(video: Path, gt_path: Path, config: str) -> dict:
     """Run one configuration on one clip; returns the metrics (see the module docstring)."""
     from lagc_hand.api import ReconstructOptions
-    from lagc_hand.engines.dedup import hand_size
-    from lagc_hand.fitting.penetration import penetration_depth
-    from lagc_hand.pipeline import load_hand_model, run_pipeline
+    from lagc_hand.pipeline import run_pipeline
     from lagc_hand.placement.intrinsics import horizontal_fov_deg
 
     gt = np.load(gt_path)
@@ -85,16 +147,7 @@ def evaluate(video: Path, gt_path: Path, config: str) -> dict:
     g3 = {s: gt[f"{s}_keypoints3d"][:T] for s in SIDES}
     vis = {s: gt[f"{s}_visible"][:T] >= VISIBLE for s in SIDES}
     both_vis = vis["left"] & vis["right"]
-    right_side = {}
-    swaps = 0
-    for s in SIDES:
-        o = "right" if s == "left" else "left"
-        h = m.hands[s]
-        size = np.array([hand_size(k) for k in g2[s]])
-        d_own = np.linalg.norm(h.keypoints2d - g2[s], axis=-1).mean(-1) / size
-        d_other = np.linalg.norm(h.keypoints2d - g2[o], axis=-1).mean(-1) / size
-        right_side[s] = h.present & (d_own < 0.5) & (d_own < d_other)
-        swaps += int(np.sum(h.present & (d_other < 0.5) & (d_other < d_own)))
+    right_side, swaps = _side_accuracy(m.hands, g2)
     ok_both = right_side["left"] & right_side["right"] & both_vis
     tracks = inter["tracking"].tracks
     bridged = (tracks["left"].bridged[:T] | tracks["right"].bridged[:T]) & both_vis
@@ -102,32 +155,8 @@ def evaluate(video: Path, gt_path: Path, config: str) -> dict:
     ok_seen = ok_both & ~bridged
     ok_detected = ok_seen & ~followed
     raw_both = m.hands["left"].present & m.hands["right"].present & both_vis
-    errs = []
-    for s in SIDES:
-        sel = right_side[s] & vis[s]
-        if sel.any():
-            p = m.hands[s].clean.keypoints3d[sel]
-            g = g3[s][sel]
-            errs.append(np.linalg.norm((p - p[:, 9:10]) - (g - g[:, 9:10]), axis=-1).mean(-1))
-    mpjpe = float(np.concatenate(errs).mean() * 1000) if errs else float("nan")
-    mrrpe = float("nan")
-    if ok_both.any():
-        pr = m.hands["right"].clean.root[ok_both] - m.hands["left"].clean.root[ok_both]
-        gr = g3["right"][ok_both, 0] - g3["left"][ok_both, 0]
-        mrrpe = float(np.linalg.norm(pr - gr, axis=-1).mean() * 1000)
-    pen = []
-    both_present = np.flatnonzero(m.hands["left"].present & m.hands["right"].present)[::3]
-    if both_present.size:
-        v = {}
-        for s in SIDES:
-            params, model = load_hand_model("open", s, "cpu")
-            h = m.hands[s]
-            v[s] = _mesh(model, h.clean.quats[both_present], h.clean.root[both_present], h.betas)
-            v[s + "_faces"] = params.f
-        for i in range(len(both_present)):
-            a, _ = penetration_depth(v["left"][i][::2], v["right"][i], v["right_faces"])
-            b, _ = penetration_depth(v["right"][i][::2], v["left"][i], v["left_faces"])
-            pen.append(max(a, b))
+    mpjpe, mrrpe = _mpjpe_mrrpe(m.hands, g3, right_side, vis, ok_both)
+    pen = _penetrations(m.hands)
     return {
         "frames": T,
         "both_visible": int(both_vis.sum()),
@@ -210,8 +239,7 @@ def main(names=None, write: bool = True) -> int:
 
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--clips", nargs="*", help="clip names (pray, clasp, ...); default all")
-    ap.add_argument("--no-write", action="store_true", help="do not append to bench/RESULTS.md")
-    a = ap.parse_args()
-    sys.exit(main(a.clips, write=not a.no_write))
+    sys.path.insert(0, str(ROOT))
+    from bench.common import run_clips_cli
+
+    sys.exit(run_clips_cli(__doc__, main))

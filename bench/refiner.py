@@ -26,7 +26,6 @@ hand size).  The default engine uses the refiner only if it wins on these withou
 """
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -176,8 +175,7 @@ def main(names=None, write: bool = True) -> int:
 
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--clips", nargs="*", help="clip names (pray, clasp, ...); default all")
-    ap.add_argument("--no-write", action="store_true", help="do not append to bench/RESULTS.md")
-    a = ap.parse_args()
-    sys.exit(main(a.clips, write=not a.no_write))
+    sys.path.insert(0, str(ROOT))
+    from bench.common import run_clips_cli
+
+    sys.exit(run_clips_cli(__doc__, main))

@@ -182,7 +182,8 @@ def percentile(values: list[float], q: float) -> float:
     return s[min(len(s) - 1, int(round(q / 100 * (len(s) - 1))))]
 
 
-def main(argv=None) -> int:
+def _parse_args(argv) -> argparse.Namespace:
+    """The command line (see the module docstring)."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--video", type=Path, default=None)
     ap.add_argument("--jobs", type=int, default=4)
@@ -195,7 +196,65 @@ def main(argv=None) -> int:
     ap.add_argument("--idle-seconds", type=float, default=4.0, help="length of the no-job baseline")
     ap.add_argument("--timeout", type=float, default=900)
     ap.add_argument("--json", type=Path, default=None, help="also write the report here")
-    args = ap.parse_args(argv)
+    return ap.parse_args(argv)
+
+
+def _reference_runs(srv, video: Path, options: list[dict], timeout: float) -> tuple[list[dict], list[float]]:
+    """Each job alone, one after the other: (comparable results, seconds per job)."""
+    with srv.client() as c:
+        ref, ref_s = [], []
+        for opt in options:
+            t0 = time.perf_counter()
+            job = c.post(f"{API}/jobs/from-path", json={"path": str(video), "options": opt}).json()
+            job = wait_done(c, job["id"], timeout)
+            if job["state"] != "done":
+                raise SystemExit(f"reference job failed: {job}")
+            ref_s.append(time.perf_counter() - t0)
+            ref.append(comparable(handmotion.loads(c.get(f"{API}/jobs/{job['id']}/result").content)))
+    return ref, ref_s
+
+
+def _loaded_runs(srv, args: argparse.Namespace, video: Path, options: list[dict]) -> dict:
+    """The same jobs at once while ``args.clients`` clients poll.  Returns ``lat``,
+    ``errors``, ``server``, ``cpu`` as :func:`run_pollers`, ``finals`` (each job's
+    final status), ``results`` (comparable results, None for a job not done) and
+    ``load_s`` (seconds from submission until all jobs ended)."""
+    state = {}
+
+    def submit():
+        with srv.client() as c:
+            state["ids"] = [c.post(f"{API}/jobs/from-path", json={"path": str(video), "options": o}).json()["id"]
+                            for o in options]
+        return state["ids"]
+
+    def wait_all():
+        t0 = time.perf_counter()
+        with srv.client() as c:
+            state["finals"] = [wait_done(c, jid, args.timeout, interval=0.5) for jid in state["ids"]]
+        state["load_s"] = time.perf_counter() - t0
+
+    state["lat"], state["errors"], state["server"], state["cpu"] = run_pollers(srv, args, submit, wait_all)
+    with srv.client() as c:
+        state["results"] = [comparable(handmotion.loads(c.get(f"{API}/jobs/{j}/result").content))
+                            if f["state"] == "done" else None for j, f in zip(state["ids"], state["finals"])]
+    return state
+
+
+def _mismatches(ref: list[dict], results: list, finals: list[dict]) -> dict[int, list[str]]:
+    """Job index -> what differs from its single-client reference (or why it has no result)."""
+    mismatches = {}
+    for i, (r, f) in enumerate(zip(results, finals)):
+        if r is None:
+            mismatches[i] = [f"job ended {f['state']}: {f.get('error')}"]
+        else:
+            d = differences(ref[i], r)
+            if d:
+                mismatches[i] = d
+    return mismatches
+
+
+def main(argv=None) -> int:
+    args = _parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="lagc-load-") as tmp:
         tmp = Path(tmp)
@@ -211,55 +270,20 @@ def main(argv=None) -> int:
                             "--log-level", "warning")
         srv.start()
         try:
-            with srv.client() as c:
-                # 1. reference: one job at a time, nothing else going on
-                ref, ref_s = [], []
-                for opt in options:
-                    t0 = time.perf_counter()
-                    job = c.post(f"{API}/jobs/from-path", json={"path": str(video), "options": opt}).json()
-                    job = wait_done(c, job["id"], args.timeout)
-                    if job["state"] != "done":
-                        raise SystemExit(f"reference job failed: {job}")
-                    ref_s.append(time.perf_counter() - t0)
-                    ref.append(comparable(handmotion.loads(c.get(f"{API}/jobs/{job['id']}/result").content)))
-
+            # 1. reference: one job at a time, nothing else going on
+            ref, ref_s = _reference_runs(srv, video, options, args.timeout)
             # 2. baseline: the same polling with no job running (server overhead alone)
             ref_ids = [j["id"] for j in srv.client().get(f"{API}/jobs").json()["jobs"]]
             idle_lat, idle_err, idle_server, idle_cpu = run_pollers(srv, args, lambda: ref_ids, lambda: time.sleep(args.idle_seconds))
-
             # 3. the same jobs at once, under polling load
-            state = {}
-
-            def submit():
-                with srv.client() as c:
-                    state["ids"] = [c.post(f"{API}/jobs/from-path", json={"path": str(video), "options": o}).json()["id"]
-                                    for o in options]
-                return state["ids"]
-
-            def wait_all():
-                t0 = time.perf_counter()
-                with srv.client() as c:
-                    state["finals"] = [wait_done(c, jid, args.timeout, interval=0.5) for jid in state["ids"]]
-                state["load_s"] = time.perf_counter() - t0
-
-            lat, errors, server, load_cpu = run_pollers(srv, args, submit, wait_all)
-            ids, finals, load_s = state["ids"], state["finals"], state["load_s"]
-            with srv.client() as c:
-                results = [comparable(handmotion.loads(c.get(f"{API}/jobs/{j}/result").content))
-                           if f["state"] == "done" else None for j, f in zip(ids, finals)]
+            load = _loaded_runs(srv, args, video, options)
             alive = srv.alive()
         finally:
             srv.stop()
 
+    lat, errors, server, load_s = load["lat"], load["errors"], load["server"], load["load_s"]
     all_lat = [x for per in lat for x in per]
-    mismatches = {}
-    for i, (r, f) in enumerate(zip(results, finals)):
-        if r is None:
-            mismatches[i] = [f"job ended {f['state']}: {f.get('error')}"]
-        else:
-            d = differences(ref[i], r)
-            if d:
-                mismatches[i] = d
+    mismatches = _mismatches(ref, load["results"], load["finals"])
     report = {
         "date": time.strftime("%Y-%m-%d %H:%M"),
         "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} CPUs, Python {platform.python_version()}",

@@ -210,17 +210,8 @@ def _depth(bone) -> int:
     return d
 
 
-def retarget_hand(source, target, frame_start: int, frame_end: int, name_map: str | None = None,
-                  wrist: str = "NONE", action_name: str | None = None) -> RetargetResult:
-    """Bake the hand of LAGC armature ``source`` onto ``target`` over the frames.
-
-    wrist: ``"NONE"`` keeps the target's wrist (fingers only, relative to its
-    hand), ``"DELTA"`` also rotates the target hand by the source wrist's
-    rotation from rest (mapped into the target's hand frame).
-    The keys go into the target's active action (created if it has none);
-    keys of the mapped bones inside the range are replaced, others kept.
-    Frames where the source hand is hidden (absent) get no keys.
-    """
+def _check_request(source, target, frame_start: int, frame_end: int, wrist: str) -> str:
+    """Validate the retarget request; returns the source hand's side ("left"/"right")."""
     side = source.get(SIDE_PROP)
     if source.type != 'ARMATURE' or side not in ("left", "right"):
         raise RetargetError(f"{source.name!r} is not a LAGC-Hand armature")
@@ -230,10 +221,37 @@ def retarget_hand(source, target, frame_start: int, frame_end: int, name_map: st
         raise RetargetError(f"the frame range {frame_start}..{frame_end} is empty")
     if wrist not in ("NONE", "DELTA"):
         raise RetargetError(f"wrist must be NONE or DELTA, not {wrist!r}")
-    bm = find_map(target, side, name_map)
-    for need in ("index1", "middle1", "pinky1"):
-        if need not in bm.bones:
-            raise RetargetError(f"{target.name}: the map lacks {need}, needed to match the palms")
+    return side
+
+
+@dataclass
+class _Rest:
+    """Rest-pose quantities of a source/target pair (all rotations world-space (3, 3)).
+
+    ``src_names`` / ``tgt``: LAGC base name -> source / target bone name;
+    ``G``: source rest hand frame -> target rest hand frame; ``smw`` / ``tmw``:
+    the armatures' object rotations (scale stripped); ``W_s0`` / ``W_t0``: bones'
+    rest rotations; ``H_s0``: source wrist rest; ``H_t0_ref``: target hand
+    reference bone rest; ``A``: per finger, shortest arc aligning the target rest
+    direction with the mapped source one; ``fingers``: mapped finger keys sorted
+    by depth; ``levels``: depth -> finger keys (posed level by level)."""
+
+    src_names: dict
+    tgt: dict
+    G: np.ndarray
+    smw: np.ndarray
+    tmw: np.ndarray
+    W_s0: dict
+    W_t0: dict
+    H_s0: np.ndarray
+    H_t0_ref: np.ndarray
+    A: dict
+    fingers: list
+    levels: dict
+
+
+def _rest_alignment(source, target, side: str, bm: BoneMap) -> _Rest:
+    """Match the two rigs at rest: hand frames, rest rotations and per-bone alignment arcs."""
     suffix = core_rig.SIDE_SUFFIX[side]
     src_names = {k: f"{k}.{suffix}" for k in JOINTS}
     tgt = dict(bm.bones)
@@ -249,7 +267,6 @@ def retarget_hand(source, target, frame_start: int, frame_end: int, name_map: st
     G = F_t @ F_s.T
 
     smw, tmw = _rot(source.matrix_world), _rot(target.matrix_world)
-    tmw_inv = tmw.T
     W_s0 = {k: smw @ _rot(source.data.bones[src_names[k]].matrix_local) for k in JOINTS}
     W_t0 = {k: tmw @ _rot(target.data.bones[n].matrix_local) for k, n in tgt.items()}
     H_s0 = W_s0["wrist"]
@@ -260,54 +277,89 @@ def retarget_hand(source, target, frame_start: int, frame_end: int, name_map: st
     levels: dict[int, list] = {}
     for k in fingers:
         levels.setdefault(_depth(target.data.bones[tgt[k]]), []).append(k)
+    return _Rest(src_names, tgt, G, smw, tmw, W_s0, W_t0, H_s0, H_t0_ref, A, fingers, levels)
 
+
+def _set_world_rotation(pb, tmw_inv: np.ndarray, world_rot: np.ndarray) -> None:
+    """Pose bone ``pb`` so its world rotation is ``world_rot`` (3, 3); ``tmw_inv``: (3, 3) inverse object rotation."""
+    import mathutils
+    m = np.array(pb.matrix)
+    m[:3, :3] = tmw_inv @ world_rot
+    pb.matrix = mathutils.Matrix(m.tolist())
+
+
+def _read_rotation(pb, mode: str) -> list:
+    """The pose bone's local rotation in its own mode (4 values for quaternion / axis-angle, else 3)."""
+    if mode == 'QUATERNION':
+        return list(pb.rotation_quaternion)
+    if mode == 'AXIS_ANGLE':
+        return list(pb.rotation_axis_angle)
+    return list(pb.rotation_euler)
+
+
+def _pose_frames(source, target, rest: _Rest, hand_reference: str, frames: np.ndarray, wrist: str,
+                 keyed: list, modes: dict) -> tuple[list[int], dict]:
+    """Pose the target over ``frames`` and read back the keyed bones' local rotations.
+
+    Returns the frames where the source hand is visible and, per keyed bone,
+    one rotation (``_read_rotation``) per such frame; the scene's current frame
+    is restored."""
     scene = bpy.context.scene
     view_layer = bpy.context.view_layer
-    frames = np.arange(int(frame_start), int(frame_end) + 1)
-    keyed = (["wrist"] if wrist == "DELTA" else []) + fingers
-    modes = {k: target.pose.bones[tgt[k]].rotation_mode for k in keyed}
+    tgt, src_names, G = rest.tgt, rest.src_names, rest.G
+    tmw_inv = rest.tmw.T
     values = {k: [] for k in keyed}
     prev_frame = scene.frame_current
     done_frames: list[int] = []
-    import mathutils
-
-    def pose(k: str, world_rot: np.ndarray) -> None:
-        pb = target.pose.bones[tgt[k]]
-        m = np.array(pb.matrix)
-        m[:3, :3] = tmw_inv @ world_rot
-        pb.matrix = mathutils.Matrix(m.tolist())
-
-    def read(k: str) -> list:
-        pb = target.pose.bones[tgt[k]]
-        if modes[k] == 'QUATERNION':
-            return list(pb.rotation_quaternion)
-        if modes[k] == 'AXIS_ANGLE':
-            return list(pb.rotation_axis_angle)
-        return list(pb.rotation_euler)
-
     try:
         for f in frames:
             scene.frame_set(int(f))
             if source.hide_viewport or source.hide_get():
                 continue  # the hand is absent here (and a hidden armature's pose is not evaluated)
             done_frames.append(int(f))
-            sp = {k: smw @ _rot(source.pose.bones[src_names[k]].matrix) for k in JOINTS}
+            sp = {k: rest.smw @ _rot(source.pose.bones[src_names[k]].matrix) for k in JOINTS}
             H_s = sp["wrist"]
             if wrist == "DELTA":
-                pose("wrist", G @ H_s @ H_s0.T @ G.T @ W_t0["wrist"])
+                _set_world_rotation(target.pose.bones[tgt["wrist"]], tmw_inv,
+                                    G @ H_s @ rest.H_s0.T @ G.T @ rest.W_t0["wrist"])
                 view_layer.update()
-            H_t = tmw @ _rot(target.pose.bones[bm.hand_reference].matrix)
-            carry = H_t @ H_t0_ref.T
-            for depth in sorted(levels):
-                for k in levels[depth]:
-                    E = H_s0 @ (H_s.T @ sp[k]) @ (H_s0.T @ W_s0[k]).T @ H_s0.T
-                    pose(k, carry @ G @ E @ G.T @ A[k] @ W_t0[k])
+            H_t = rest.tmw @ _rot(target.pose.bones[hand_reference].matrix)
+            carry = H_t @ rest.H_t0_ref.T
+            for depth in sorted(rest.levels):
+                for k in rest.levels[depth]:
+                    E = rest.H_s0 @ (H_s.T @ sp[k]) @ (rest.H_s0.T @ rest.W_s0[k]).T @ rest.H_s0.T
+                    _set_world_rotation(target.pose.bones[tgt[k]], tmw_inv,
+                                        carry @ G @ E @ G.T @ rest.A[k] @ rest.W_t0[k])
                 view_layer.update()
             for k in keyed:
-                values[k].append(read(k))
+                values[k].append(_read_rotation(target.pose.bones[tgt[k]], modes[k]))
     finally:
         scene.frame_set(prev_frame)
+    return done_frames, values
 
+
+def retarget_hand(source, target, frame_start: int, frame_end: int, name_map: str | None = None,
+                  wrist: str = "NONE", action_name: str | None = None) -> RetargetResult:
+    """Bake the hand of LAGC armature ``source`` onto ``target`` over the frames.
+
+    wrist: ``"NONE"`` keeps the target's wrist (fingers only, relative to its
+    hand), ``"DELTA"`` also rotates the target hand by the source wrist's
+    rotation from rest (mapped into the target's hand frame).
+    The keys go into the target's active action (created if it has none);
+    keys of the mapped bones inside the range are replaced, others kept.
+    Frames where the source hand is hidden (absent) get no keys.
+    """
+    side = _check_request(source, target, frame_start, frame_end, wrist)
+    bm = find_map(target, side, name_map)
+    for need in ("index1", "middle1", "pinky1"):
+        if need not in bm.bones:
+            raise RetargetError(f"{target.name}: the map lacks {need}, needed to match the palms")
+    rest = _rest_alignment(source, target, side, bm)
+    tgt = rest.tgt
+    frames = np.arange(int(frame_start), int(frame_end) + 1)
+    keyed = (["wrist"] if wrist == "DELTA" else []) + rest.fingers
+    modes = {k: target.pose.bones[tgt[k]].rotation_mode for k in keyed}
+    done_frames, values = _pose_frames(source, target, rest, bm.hand_reference, frames, wrist, keyed, modes)
     if not done_frames:
         raise RetargetError(f"{source.name} is hidden (hand absent) on every frame of {frame_start}..{frame_end}")
     frames = np.asarray(done_frames)

@@ -132,6 +132,69 @@ def plan_threads(chunks: int, workers: int = 0) -> int:
     return max(1, min(threads, chunks))
 
 
+class _ChunkDetector:
+    """Detects chunks of one video: chunk ``k``'s observations go into ``results[k]``
+    (kept frames, in order) and its time inside ``engine.process`` into
+    ``engine_time[k]`` (seconds); ``stop`` makes every chunk return early."""
+
+    def __init__(self, source: VideoSource, chunks: list[Chunk], make_engine: Callable[[], Any]):
+        self.source = source
+        self.chunks = chunks
+        self.make_engine = make_engine
+        self.stop = threading.Event()
+        self.results: list[list[FrameObservations]] = [[] for _ in chunks]
+        self.engine_time = [0.0] * len(chunks)
+
+    def done(self) -> int:
+        """Frames kept so far, all chunks together."""
+        return sum(len(r) for r in self.results)
+
+    def run(self, k: int, before_frame: Optional[Callable[[], None]] = None) -> None:
+        """Detect chunk ``k`` into ``results[k]``; ``before_frame`` runs before each frame."""
+        if self.stop.is_set():
+            return  # queued behind a failed or cancelled run
+        results, engine_time, stop = self.results, self.engine_time, self.stop
+        engine = self.make_engine()
+        try:
+            frames = self.source.frames(self.chunks[k].frames)
+            lead = self.chunks[k].lead
+            try:
+                for n, frame in enumerate(frames):
+                    if stop.is_set():
+                        return
+                    if before_frame is not None:
+                        before_frame()
+                    t0 = time.perf_counter()
+                    hands = engine.process(frame.image, frame.time)
+                    engine_time[k] += time.perf_counter() - t0
+                    if n >= lead:  # overlap frames only warm the engine up
+                        results[k].append(FrameObservations(frame.index, frame.time, hands))
+            except InputError:
+                if k > 0 and not results[k]:
+                    return  # the video ended before this chunk (frame count over-reported)
+                raise
+        finally:
+            engine.close()
+
+
+def _run_sequential(det: _ChunkDetector, expected: int, report: Callable[[int, int, float], None],
+                    cancelled: Callable[[], bool], t_start: float) -> None:
+    """Every chunk in this thread, one after the other, with cancel and progress checks
+    before each frame (progress at the first frame, then every :data:`POLL_S` seconds)."""
+    last = [0.0]
+
+    def before_frame() -> None:
+        if cancelled():
+            raise Cancelled("reconstruction cancelled by the user")
+        n, now = det.done(), time.perf_counter()
+        if n == 1 or (n and now - last[0] >= POLL_S):
+            last[0] = now
+            report(n, max(expected, n), n / max(now - t_start, 1e-9))
+
+    for k in range(len(det.chunks)):
+        det.run(k, before_frame)
+
+
 def detect(
     source: VideoSource,
     frame_range: FrameRange,
@@ -159,35 +222,7 @@ def detect(
     chunks = plan_chunks(frame_range, source.info.frame_count) if chunked else [Chunk(frame_range)]
     threads = plan_threads(len(chunks), workers)
     expected = frame_range.expected_count(source.info.frame_count) if source.info.frame_count else 0
-    stop = threading.Event()
-    results: list[list[FrameObservations]] = [[] for _ in chunks]
-    engine_time = [0.0] * len(chunks)
-
-    def run_chunk(k: int, before_frame: Optional[Callable[[], None]] = None) -> None:
-        """Detect chunk ``k`` into ``results[k]``; ``before_frame`` runs before each frame."""
-        if stop.is_set():
-            return  # queued behind a failed or cancelled run
-        engine = make_engine()
-        try:
-            frames = source.frames(chunks[k].frames)
-            lead = chunks[k].lead
-            try:
-                for n, frame in enumerate(frames):
-                    if stop.is_set():
-                        return
-                    if before_frame is not None:
-                        before_frame()
-                    t0 = time.perf_counter()
-                    hands = engine.process(frame.image, frame.time)
-                    engine_time[k] += time.perf_counter() - t0
-                    if n >= lead:  # overlap frames only warm the engine up
-                        results[k].append(FrameObservations(frame.index, frame.time, hands))
-            except InputError:
-                if k > 0 and not results[k]:
-                    return  # the video ended before this chunk (frame count over-reported)
-                raise
-        finally:
-            engine.close()
+    det = _ChunkDetector(source, chunks, make_engine)
 
     report = on_progress or (lambda done, total, fps: None)
     cancelled = should_cancel or (lambda: False)
@@ -195,30 +230,19 @@ def detect(
     if threads == 1:
         # Same thread, chunk after chunk: no pool for the common short-clip case
         # (and one worker), and cancel/progress per frame.
-        last = [0.0]
-
-        def before_frame() -> None:
-            if cancelled():
-                raise Cancelled("reconstruction cancelled by the user")
-            n, now = sum(len(r) for r in results), time.perf_counter()
-            if n == 1 or (n and now - last[0] >= POLL_S):
-                last[0] = now
-                report(n, max(expected, n), n / max(now - t_start, 1e-9))
-
-        for k in range(len(chunks)):
-            run_chunk(k, before_frame)
+        _run_sequential(det, expected, report, cancelled, t_start)
     else:
         def poll() -> None:
-            n = sum(len(r) for r in results)
+            n = det.done()
             report(n, max(expected, n), n / max(time.perf_counter() - t_start, 1e-9))
             if cancelled():
                 raise Cancelled("reconstruction cancelled by the user")
 
-        _run_pool(run_chunk, len(chunks), threads, stop, poll)
-    observations = [o for r in results for o in r]
+        _run_pool(det.run, len(chunks), threads, det.stop, poll)
+    observations = [o for r in det.results for o in r]
     wall = time.perf_counter() - t_start
     report(len(observations), len(observations), len(observations) / max(wall, 1e-9))
-    return DetectResult(observations, float(sum(engine_time)), wall, threads, len(chunks))
+    return DetectResult(observations, float(sum(det.engine_time)), wall, threads, len(chunks))
 
 
 def _run_pool(run_chunk: Callable[[int], None], n_chunks: int, threads: int, stop: threading.Event,

@@ -93,6 +93,106 @@ def _capsules(model, betas: np.ndarray, cfg_shrink: float) -> CapsuleHand:
     return CapsuleHand.from_rest_mesh(v, j, model.tip_vertex_ids.cpu().numpy(), shrink=cfg_shrink)
 
 
+class _TwoHandProblem:
+    """The tensors of one two-hand refinement over ``n`` frames (``cfg.device``, the models' dtype).
+
+    Per side: ``caps`` the capsule proxy, ``betas`` (1, B), ``d6_0`` (n, 16, 6)
+    the single-hand fit's 6D rotations, ``d6`` / ``transl`` (n, 16, 6) / (n, 3)
+    the parameters being optimised (translation in metres, camera frame),
+    ``tgt`` (n, 21, 3) the placed keypoints (metres, public order), ``vids``
+    the strided vertex ids the penetration term uses.  ``pairs_np`` /
+    ``pairs``: (21, 21) bool observed contact pairs (left x right keypoints)."""
+
+    def __init__(self, models: dict, fits: dict[str, HandFit], targets: dict[str, np.ndarray],
+                 cfg: TwoHandConfig):
+        dev = self.dev = torch.device(cfg.device)
+        self.models = models
+        self.n = len(next(iter(fits.values())).root)
+        self.dtype = models["right"].v_template.dtype
+        t = self.tensor
+        self.caps = {s: _capsules(models[s], fits[s].betas, cfg.capsule_scale) for s in SIDES}
+        self.betas = {s: t(fits[s].betas[None]) for s in SIDES}
+        rest_j0 = {s: models[s].rest_joints(self.betas[s])[0, 0].detach() for s in SIDES}
+        self.d6_0 = {s: matrix_to_rot6d(t(fits[s].rotmats)) for s in SIDES}
+        self.d6 = {s: self.d6_0[s].clone().requires_grad_(True) for s in SIDES}
+        self.transl = {s: (t(fits[s].root) - rest_j0[s]).clone().requires_grad_(True) for s in SIDES}
+        self.tgt = {s: t(targets[s]) for s in SIDES}
+        self.pairs_np = contact_pairs(targets["left"], targets["right"], cfg.contact_threshold)
+        self.pairs = torch.as_tensor(self.pairs_np, device=dev)
+        self.m21 = torch.as_tensor(PUBLIC_TO_MANO21, device=dev)
+        self.seg = torch.as_tensor(SEGMENTS, device=dev)
+        self.vids = {s: torch.arange(0, models[s].num_vertices, max(int(cfg.vertex_stride), 1), device=dev)
+                     for s in SIDES}
+
+    def tensor(self, a) -> torch.Tensor:
+        """``a`` as a tensor of the problem's dtype and device."""
+        return torch.as_tensor(np.asarray(a), dtype=self.dtype, device=self.dev)
+
+    def forward(self) -> dict:
+        """side -> (vertices (n, v, 3) of ``vids``, keypoints (n, 21, 3) public order), camera frame, metres."""
+        out = {}
+        for s in SIDES:
+            out[s] = pose_subset(self.models[s], rot6d_to_matrix(self.d6[s]), self.betas[s], self.transl[s],
+                                 self.vids[s])
+        return out
+
+    def penetration(self, out: dict, per_frame: bool = False) -> torch.Tensor:
+        """Symmetric capsule penetration of ``forward()``'s output: the loss (scalar, m^2), or
+        with ``per_frame`` each frame's deepest vertex (n,) metres."""
+        (vl, kl), (vr, kr) = out["left"], out["right"]
+        caps, m21, seg = self.caps, self.m21, self.seg
+        if per_frame:
+            res = []
+            for va, kb, cb in ((vl, kr, caps["right"]), (vr, kl, caps["left"])):
+                seg_a = kb[:, m21]
+                d = _segment_distance(va, seg_a[:, seg[:, 0]], seg_a[:, seg[:, 1]])
+                r = torch.as_tensor(cb.radii, dtype=self.dtype, device=self.dev)
+                res.append((r - d).clamp_min(0).amax(-1).amax(-1))
+            return torch.maximum(res[0], res[1])
+        return (capsule_penetration_loss(vl, kr[:, m21], caps["right"]) +
+                capsule_penetration_loss(vr, kl[:, m21], caps["left"]))
+
+
+def _two_hand_loss(p: _TwoHandProblem, out: dict, root_w: torch.Tensor, cfg: TwoHandConfig) -> torch.Tensor:
+    """The refinement objective (scalar, cm^2 scale) of ``p.forward()``'s output ``out``.
+
+    root_w: (3,) weights of the wrist displacement across / along the camera ray."""
+    n = p.n
+    loss = 0.0
+    for s in SIDES:
+        kp = out[s][1]
+        rel = ((kp - kp[:, :1]) - (p.tgt[s] - p.tgt[s][:, :1])) * 100.0
+        root = (kp[:, 0] - p.tgt[s][:, 0]) * 100.0
+        loss = loss + ((rel * rel).sum() + (root * root * root_w).sum()) / n
+        loss = loss + cfg.w_prior * ((p.d6[s] - p.d6_0[s]) ** 2).sum() / n
+    loss = loss + cfg.w_penetration * p.penetration(out) * 1e4
+    if p.pairs_np.any():
+        loss = loss + cfg.w_contact * contact_loss(out["left"][1], out["right"][1], p.pairs,
+                                                   cfg.contact_threshold) * 1e4
+    return loss
+
+
+def _refined_fits(p: _TwoHandProblem, fits: dict[str, HandFit],
+                  targets: dict[str, np.ndarray]) -> dict[str, HandFit]:
+    """side -> :class:`HandFit` (n frames, float32, same betas) from the optimised parameters;
+    ``error``: (n,) mean keypoint distance to ``targets`` (metres)."""
+    result = {}
+    for s in SIDES:
+        R = rot6d_to_matrix(p.d6[s])
+        o = p.models[s].forward_rotmat(R, p.betas[s], p.transl[s], return_vertices=False)
+        kp = o.keypoints.cpu().numpy()
+        rot = R.cpu().numpy()
+        result[s] = HandFit(
+            rotmats=rot.astype(np.float32),
+            quats=quat_sign_continuity(matrix_to_quat(rot), axis=0).astype(np.float32),
+            root=o.joints[:, 0].cpu().numpy().astype(np.float32),
+            keypoints3d=kp.astype(np.float32),
+            betas=fits[s].betas,
+            error=np.linalg.norm(kp - targets[s], axis=-1).mean(-1).astype(np.float32),
+        )
+    return result
+
+
 def refine_two_hands(models: dict, fits: dict[str, HandFit], targets: dict[str, np.ndarray],
                      cfg: TwoHandConfig | None = None) -> dict[str, HandFit]:
     """Refine two single-hand fits of the same ``N`` frames together.
@@ -105,86 +205,25 @@ def refine_two_hands(models: dict, fits: dict[str, HandFit], targets: dict[str, 
     vertex) and the number of contact pairs.
     """
     cfg = cfg or TwoHandConfig()
-    dev = torch.device(cfg.device)
-    n = len(next(iter(fits.values())).root)
-    dtype = models["right"].v_template.dtype
-    t = lambda a: torch.as_tensor(np.asarray(a), dtype=dtype, device=dev)  # noqa: E731
-    caps = {s: _capsules(models[s], fits[s].betas, cfg.capsule_scale) for s in SIDES}
-    betas = {s: t(fits[s].betas[None]) for s in SIDES}
-    rest_j0 = {s: models[s].rest_joints(betas[s])[0, 0].detach() for s in SIDES}
-    d6_0 = {s: matrix_to_rot6d(t(fits[s].rotmats)) for s in SIDES}
-    d6 = {s: d6_0[s].clone().requires_grad_(True) for s in SIDES}
-    transl = {s: (t(fits[s].root) - rest_j0[s]).clone().requires_grad_(True) for s in SIDES}
-    tgt = {s: t(targets[s]) for s in SIDES}
-    pairs_np = contact_pairs(targets["left"], targets["right"], cfg.contact_threshold)
-    pairs = torch.as_tensor(pairs_np, device=dev)
-    m21 = torch.as_tensor(PUBLIC_TO_MANO21, device=dev)
-    seg = torch.as_tensor(SEGMENTS, device=dev)
-
-    vids = {s: torch.arange(0, models[s].num_vertices, max(int(cfg.vertex_stride), 1), device=dev) for s in SIDES}
-
-    def forward():
-        out = {}
-        for s in SIDES:
-            out[s] = pose_subset(models[s], rot6d_to_matrix(d6[s]), betas[s], transl[s], vids[s])
-        return out
-
-    def penetration(out, per_frame: bool = False):
-        (vl, kl), (vr, kr) = out["left"], out["right"]
-        if per_frame:
-            res = []
-            for va, kb, cb in ((vl, kr, caps["right"]), (vr, kl, caps["left"])):
-                seg_a = kb[:, m21]
-                d = _segment_distance(va, seg_a[:, seg[:, 0]], seg_a[:, seg[:, 1]])
-                r = torch.as_tensor(cb.radii, dtype=dtype, device=dev)
-                res.append((r - d).clamp_min(0).amax(-1).amax(-1))
-            return torch.maximum(res[0], res[1])
-        return (capsule_penetration_loss(vl, kr[:, m21], caps["right"]) +
-                capsule_penetration_loss(vr, kl[:, m21], caps["left"]))
-
+    p = _TwoHandProblem(models, fits, targets, cfg)
     # The hand's shape (root-relative keypoints) is well observed; where it sits is
     # less so, and least along the camera ray (depth), which placement gets wrong most.
-    root_w = t([cfg.w_root_xy, cfg.w_root_xy, cfg.w_root_z])
+    root_w = p.tensor([cfg.w_root_xy, cfg.w_root_xy, cfg.w_root_z])
     with torch.no_grad():
-        before = penetration(forward(), per_frame=True).cpu().numpy()
-    params = [d6[s] for s in SIDES]
-    tparams = [transl[s] for s in SIDES]
+        before = p.penetration(p.forward(), per_frame=True).cpu().numpy()
+    params = [p.d6[s] for s in SIDES]
+    tparams = [p.transl[s] for s in SIDES]
     opt = Adam([(params, cfg.lr), (tparams, cfg.lr_translation)])
     for _ in range(cfg.iterations):
         opt.zero_grad()
-        out = forward()
-        loss = 0.0
-        for s in SIDES:
-            kp = out[s][1]
-            rel = ((kp - kp[:, :1]) - (tgt[s] - tgt[s][:, :1])) * 100.0
-            root = (kp[:, 0] - tgt[s][:, 0]) * 100.0
-            loss = loss + ((rel * rel).sum() + (root * root * root_w).sum()) / n
-            loss = loss + cfg.w_prior * ((d6[s] - d6_0[s]) ** 2).sum() / n
-        loss = loss + cfg.w_penetration * penetration(out) * 1e4
-        if pairs_np.any():
-            loss = loss + cfg.w_contact * contact_loss(out["left"][1], out["right"][1], pairs,
-                                                       cfg.contact_threshold) * 1e4
+        loss = _two_hand_loss(p, p.forward(), root_w, cfg)
         loss.backward()
         opt.step()
 
-    result = {}
     with torch.no_grad():
-        final = forward()
-        after = penetration(final, per_frame=True).cpu().numpy()
-        for s in SIDES:
-            R = rot6d_to_matrix(d6[s])
-            o = models[s].forward_rotmat(R, betas[s], transl[s], return_vertices=False)
-            kp = o.keypoints.cpu().numpy()
-            rot = R.cpu().numpy()
-            result[s] = HandFit(
-                rotmats=rot.astype(np.float32),
-                quats=quat_sign_continuity(matrix_to_quat(rot), axis=0).astype(np.float32),
-                root=o.joints[:, 0].cpu().numpy().astype(np.float32),
-                keypoints3d=kp.astype(np.float32),
-                betas=fits[s].betas,
-                error=np.linalg.norm(kp - targets[s], axis=-1).mean(-1).astype(np.float32),
-            )
-    cfg.stats.update(frames=int(n), contact_pairs=int(pairs_np.sum()),
+        after = p.penetration(p.forward(), per_frame=True).cpu().numpy()
+        result = _refined_fits(p, fits, targets)
+    cfg.stats.update(frames=int(p.n), contact_pairs=int(p.pairs_np.sum()),
                      capsule_depth_before_mm=float(before.mean() * 1000), capsule_depth_after_mm=float(after.mean() * 1000))
     return result
 

@@ -113,16 +113,11 @@ def _normalised(a: sp.csr_matrix) -> np.ndarray:
     return a * inv[:, None] * inv[None, :]
 
 
-def build_hierarchy(faces: np.ndarray, template: np.ndarray, coarsen: int | None = 4, levels: int = 3, ridge: float = 1e-2,
-                    target_coarsest: int = 80) -> GraphHierarchy:
-    """Coarsen the mesh ``coarsen`` times (None: until the coarsest level has
-    at most ``target_coarsest`` real nodes) and keep the ``levels`` coarsest
-    padded levels.  faces (F, 3) int, template (V, 3) float metres."""
-    template = np.asarray(template, dtype=np.float64)
-    v = template.shape[0]
-    if template.ndim != 2 or template.shape[1] != 3:
-        raise ModelFileError(f"template must be (V, 3), got {template.shape}")
-    w = mesh_adjacency(faces, v)
+def _coarsen_graphs(w: sp.csr_matrix, coarsen: int | None,
+                    target_coarsest: int) -> tuple[list[sp.csr_matrix], list[np.ndarray]]:
+    """HEM passes from the (V, V) mesh weights ``w``: ``coarsen`` of them (None: until at
+    most ``target_coarsest`` nodes).  Returns the graphs of every HEM level (finest first,
+    ``graphs[0] is w``) and per pass the (n_l,) int64 cluster of each node of level l."""
     graphs = [w]
     parents: list[np.ndarray] = []
     while (coarsen is None and graphs[-1].shape[0] > target_coarsest) or (coarsen is not None and len(parents) < coarsen):
@@ -131,15 +126,14 @@ def build_hierarchy(faces: np.ndarray, template: np.ndarray, coarsen: int | None
             raise ModelFileError("the mesh cannot be coarsened further (no edges left to match)")
         parents.append(c)
         graphs.append(coarsen_weights(graphs[-1], c))
-    coarsen = len(parents)
-    if not 1 <= levels <= coarsen + 1:
-        raise ValueError(f"levels must be in [1, coarsen+1], got {levels} with coarsen={coarsen}")
-    if graphs[-1].shape[0] < 2:
-        raise ModelFileError("the mesh is too small for this many coarsening levels")
+    return graphs, parents
 
-    # Binary-tree ordering, coarsest first: nodes[k] = real id at HEM level (coarsen - k).
-    nodes = [np.arange(graphs[-1].shape[0], dtype=np.int64)]
-    for lvl in range(coarsen - 1, -1, -1):
+
+def _binary_tree_nodes(n_coarsest: int, parents: list[np.ndarray]) -> list[np.ndarray]:
+    """Binary-tree ordering, coarsest first: ``nodes[k]`` (n_coarsest * 2^k,) int64 is the
+    real id at HEM level ``len(parents) - k`` of each padded node, -1 = fake."""
+    nodes = [np.arange(n_coarsest, dtype=np.int64)]
+    for lvl in range(len(parents) - 1, -1, -1):
         parent = parents[lvl]
         children: dict[int, list[int]] = {}
         for child, par in enumerate(parent):
@@ -154,6 +148,56 @@ def build_hierarchy(faces: np.ndarray, template: np.ndarray, coarsen: int | None
             if len(kids) > 1:
                 fine[2 * q + 1] = kids[1]
         nodes.append(fine)
+    return nodes
+
+
+def _padded_level(g: sp.csr_matrix, nd: np.ndarray, cid: np.ndarray, template: np.ndarray,
+                  coarser_positions: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """One padded level: (N, N) float32 normalised adjacency and (N, 3) float32 cluster
+    centroids (template units, metres) of its nodes ``nd`` (N,) (-1 = fake).
+
+    g: (n, n) HEM graph of the level; cid: (V,) cluster id of each vertex at it;
+    coarser_positions: (N/2, 3) positions of the next coarser padded level, or None
+    at the coarsest (fake pairs under a fake parent take the parent's position)."""
+    real = nd >= 0
+    n = len(nd)
+    a = np.zeros((n, n))
+    idx = np.flatnonzero(real)
+    a[np.ix_(idx, idx)] = _normalised(g[nd[idx]][:, nd[idx]])
+    counts = np.bincount(cid, minlength=g.shape[0]).astype(np.float64)
+    cent = np.stack([np.bincount(cid, weights=template[:, d], minlength=g.shape[0]) for d in range(3)], 1) / np.maximum(counts, 1)[:, None]
+    pos = np.zeros((n, 3))
+    pos[idx] = cent[nd[idx]]
+    for p in np.flatnonzero(~real):
+        # Walk up to the nearest real ancestor's real child: copy a real sibling.
+        s = p ^ 1
+        a[p, s] = 1.0
+        pos[p] = pos[s] if real[s] else pos[p]
+    for p in np.flatnonzero(~real):
+        if not real[p ^ 1]:
+            # fake pair under a fake parent: take the parent's position
+            pos[p] = coarser_positions[p // 2] if coarser_positions is not None else pos[p]
+    return a.astype(np.float32), pos.astype(np.float32)
+
+
+def build_hierarchy(faces: np.ndarray, template: np.ndarray, coarsen: int | None = 4, levels: int = 3, ridge: float = 1e-2,
+                    target_coarsest: int = 80) -> GraphHierarchy:
+    """Coarsen the mesh ``coarsen`` times (None: until the coarsest level has
+    at most ``target_coarsest`` real nodes) and keep the ``levels`` coarsest
+    padded levels.  faces (F, 3) int, template (V, 3) float metres."""
+    template = np.asarray(template, dtype=np.float64)
+    v = template.shape[0]
+    if template.ndim != 2 or template.shape[1] != 3:
+        raise ModelFileError(f"template must be (V, 3), got {template.shape}")
+    w = mesh_adjacency(faces, v)
+    graphs, parents = _coarsen_graphs(w, coarsen, target_coarsest)
+    coarsen = len(parents)
+    if not 1 <= levels <= coarsen + 1:
+        raise ValueError(f"levels must be in [1, coarsen+1], got {levels} with coarsen={coarsen}")
+    if graphs[-1].shape[0] < 2:
+        raise ModelFileError("the mesh is too small for this many coarsening levels")
+
+    nodes = _binary_tree_nodes(graphs[-1].shape[0], parents)
     # Vertex -> cluster at every HEM level, to get centroids.
     members_at = [np.arange(v)]
     for lvl in range(coarsen):
@@ -163,28 +207,10 @@ def build_hierarchy(faces: np.ndarray, template: np.ndarray, coarsen: int | None
     adjacency, positions = [], []
     for k, nd in enumerate(keep):
         hem_level = coarsen - k
-        real = nd >= 0
-        g = graphs[hem_level]
-        n = len(nd)
-        a = np.zeros((n, n))
-        idx = np.flatnonzero(real)
-        a[np.ix_(idx, idx)] = _normalised(g[nd[idx]][:, nd[idx]])
-        cid = members_at[hem_level]
-        counts = np.bincount(cid, minlength=g.shape[0]).astype(np.float64)
-        cent = np.stack([np.bincount(cid, weights=template[:, d], minlength=g.shape[0]) for d in range(3)], 1) / np.maximum(counts, 1)[:, None]
-        pos = np.zeros((n, 3))
-        pos[idx] = cent[nd[idx]]
-        for p in np.flatnonzero(~real):
-            # Walk up to the nearest real ancestor's real child: copy a real sibling.
-            s = p ^ 1
-            a[p, s] = 1.0
-            pos[p] = pos[s] if real[s] else pos[p]
-        for p in np.flatnonzero(~real):
-            if not real[p ^ 1]:
-                # fake pair under a fake parent: take the parent's position
-                pos[p] = positions[-1][p // 2] if positions else pos[p]
-        adjacency.append(a.astype(np.float32))
-        positions.append(pos.astype(np.float32))
+        a, pos = _padded_level(graphs[hem_level], nd, members_at[hem_level], template,
+                               positions[-1] if positions else None)
+        adjacency.append(a)
+        positions.append(pos)
 
     # Full-mesh upsampling from the finest kept level.
     fine_nodes = keep[-1]
