@@ -189,3 +189,20 @@ def test_a_bridged_hand_behind_the_other_is_counted_apart_from_duplicates():
     assert (behind["dup_out"], behind["behind_out"], behind["dup_det"]) == (0, 1, 1)
     seen = evaluate([frame([False, False])], run, None, None)
     assert (seen["dup_out"], seen["behind_out"], seen["dup_det"]) == (1, 0, 1)
+
+
+def test_a_bridged_hand_is_counted_apart_against_complete_labels_too():
+    """Rendered labels leave a hidden hand out (visibility < 0.3), so the bridged hand
+    behind the front one pairs with the front hand's label: listed as ``behind``."""
+    from bench.real import LabelHand, Run, evaluate
+
+    a = _hand((300.0, 300.0))
+    vis = np.ones(21, bool)
+    labels = {0: [LabelHand(a, vis, rm.box_size(a), "right", None)]}
+    run = Run(None, None, None, {"seconds": {}}, 1.0)
+    out = [("right", a + 1.0, None), ("left", a + 6.0, None)]
+    f = {"index": 0, "out": out, "clean": out, "hidden": [False, True], "det": [("right", a + 1.0, None)]}
+    acc = evaluate([f], run, labels, None, complete=True)
+    assert (acc["dup_out"], acc["behind_out"], acc["dup_det"]) == (0, 1, 0)
+    f["hidden"] = [False, False]
+    assert evaluate([f], run, labels, None, complete=True)["dup_out"] == 1
