@@ -8,6 +8,9 @@ from pathlib import Path
 
 from bench.common import SAMPLE, append_results
 
+#: End-to-end runs of the sample; the median one is reported.
+REPEATS = 5
+
 
 def fit_throughput(frames: int = 4096, repeats: int = 1) -> float:
     """Hand-frames per second of fit_hand on synthetic targets from the open model."""
@@ -52,21 +55,26 @@ def main(video: str | None = None, write: bool = True) -> int:
         load_hand_model("open", "left")
         load_hand_model("open", "right")
         create_engine("mediapipe-raw").close()
-        res = run_pipeline(v, ReconstructOptions())
-        s = res.summary
+        # Repeated, median reported: on a shared 2-core VM one run's stage times vary by
+        # up to 1.6x (the fit: 0.12-0.19 s in five identical runs in one process).
+        runs = sorted((run_pipeline(v, ReconstructOptions()).summary for _ in range(REPEATS)),
+                      key=lambda r: r["total_seconds"])
+        s = runs[len(runs) // 2]
         sec = s["seconds"]
         mp_fps = mediapipe_only_fps(v, s["frames"])
         seq = run_pipeline(v, ReconstructOptions(detect_workers=1)).summary
-        ours = sum(val for k, val in sec.items() if k not in ("engine", "decode", "model"))
+        shares = sorted(100 * _ours(r) / r["total_seconds"] for r in runs)
         lines += [
             f"- clip: {v.name}, {s['frames']} frames, {s['image_size'][0]}x{s['image_size'][1]}; "
             f"{available_cores()} cores, detection: {s['detect_chunks']} chunks on {s['detect_workers']} threads",
-            f"- end to end: {s['fps']:.1f} fps ({s['total_seconds']:.2f} s)",
+            f"- end to end: {s['fps']:.1f} fps ({s['total_seconds']:.2f} s; the median of {REPEATS} runs, "
+            f"{runs[-1]['fps']:.1f}-{runs[0]['fps']:.1f} fps)",
             f"- MediaPipe only (same run, plain MediaPipe, one stream, decode included): {mp_fps:.1f} fps; "
             f"ratio end-to-end / MediaPipe = {s['fps'] / max(mp_fps, 1e-9):.2f}",
             f"- end to end with sequential detection (detect_workers=1): {seq['fps']:.1f} fps",
             f"- our engine (MediaPipe + recovery) per stream: {s['engine_fps']:.1f} fps",
-            f"- our stages (track+place+fit+cleanup): {ours:.3f} s = {100 * ours / s['total_seconds']:.1f}% of total",
+            f"- our stages (track+place+fit+cleanup): median share {shares[len(shares) // 2]:.1f}% of the total "
+            f"({shares[0]:.1f}-{shares[-1]:.1f}% over the {REPEATS} runs; {_ours(s):.3f} s in the median run)",
             f"- per stage seconds (wall-clock shares): {sec}",
         ]
     else:
@@ -79,6 +87,11 @@ def main(video: str | None = None, write: bool = True) -> int:
     if write:
         append_results("Speed", text)
     return 0 if v.exists() else 2
+
+
+def _ours(summary: dict) -> float:
+    """Seconds of our own stages (tracking, placement, fit, cleanup) in a run summary."""
+    return sum(val for k, val in summary["seconds"].items() if k not in ("engine", "decode", "model"))
 
 
 def _fit_iterations() -> str:
