@@ -118,7 +118,7 @@ def finger_rows(lever: torch.Tensor, rows: torch.Tensor, res: torch.Tensor, kp_i
     a = rows.index_select(1, kp_idx).view(T, 5, 4, 2, 3).permute(2, 3, 4, 0, 1)  # (4 i, 2 r, 3, T, 5)
     e = res.index_select(1, kp_idx).view(T, 5, 4, 2).permute(2, 3, 0, 1)  # (4 i, 2 r, T, 5)
     # d row / d w_m = c_im x a (zero where joint m does not move keypoint i)
-    g = torch.linalg.cross(lever[:, None], a[:, :, None], dim=3) * _MOVES.to(a.dtype)  # (4 i, 2 r, 4 m, 3, T, 5)
+    g = torch.linalg.cross(lever[:, None], a[:, :, None], dim=3) * _MOVES.to(a)  # (4 i, 2 r, 4 m, 3, T, 5)
     J = torch.cat([a, g.flatten(2, 3)], 2).reshape(8, 15, T, 5)
     return J, e.reshape(8, T, 5)
 

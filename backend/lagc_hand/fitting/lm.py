@@ -21,10 +21,11 @@ skinning-weight sum of the same form over the bones below ``j``
 
 Structure.  A finger's keypoints move only with the wrist (``t``, ``w_0``) and
 that finger's 3 joints, so the normal equations of a frame are an arrow: a
-6x6 global block, five 9x9 finger blocks and their couplings.  The finger
-blocks are eliminated (Schur complement), which costs five 9x9 and one 6x6
-Cholesky per frame instead of one 51x51, all written per matrix entry over
-arrays of frames (:mod:`.soa`).  Skinning weights of a tip on bones
+6x6 global block, five 9x9 finger blocks and their couplings.  Each finger's
+rows (its keypoints in 3D and in the image, 20 x 15) give its blocks as one
+Gram product; the finger blocks are eliminated (Schur complement), which costs
+five 9x9 and one 6x6 Cholesky per frame instead of one 51x51, all over whole
+arrays of frames with the frame axes last (:mod:`.soa`).  Skinning weights of a tip on bones
 of *another* finger (none in the open model; tiny if any in MANO) are left out
 of the Jacobian; the residual still contains them.
 """
