@@ -10,7 +10,9 @@ rotations and root separately moves the fingertips off the hand in the
 footage (measured: +4 px on real footage, issue 13), so each frame's root is
 re-solved (translation-only PnP) so that the smoothed pose projects onto the
 equally smoothed detector 2D keypoints, and only the depth keeps its own
-smoothing (moving the root along its viewing ray barely moves the image).
+smoothing (moving the root along its viewing ray barely moves the image) and
+stays within ``MAX_DEPTH_RATIO`` of the fitted depth (where the 2D collapses,
+as a hand goes behind the other, the re-solved depth alone ran to metres).
 ``strength`` scales the smoothing width and the gap length; 0 returns the raw
 motion untouched.
 

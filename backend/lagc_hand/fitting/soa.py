@@ -2,18 +2,19 @@
 
 A batch of matrices is one tensor with the matrix axes first and the batch
 last, e.g. (9, 9, T, 5) = a 9x9 matrix per frame and finger; every routine is
-a short sequence of elementwise torch operations over whole rows or columns.  For the 3x3 .. 9x9 systems of
-the fit this is several times faster on CPU than torch's batched LAPACK/BLAS
-calls, whose per-matrix overhead dominates at these sizes.
+a short sequence of elementwise torch operations over whole rows or columns.
+For the 3x3 .. 9x9 systems of the fit this is several times faster on CPU than
+torch's batched LAPACK/BLAS calls, whose per-matrix overhead dominates at these
+sizes.
 """
 from __future__ import annotations
 
 import torch
 
 
-def _col(x: torch.Tensor, extra: int) -> torch.Tensor:
-    """``x`` (k, *batch) shaped to broadcast against (k, *extra dims, *batch)."""
-    return x.view(x.shape[:1] + (1,) * extra + x.shape[1:])
+def _lead(x: torch.Tensor, extra: int) -> torch.Tensor:
+    """``x`` (*batch) shaped to broadcast against (*extra dims, *batch)."""
+    return x.view((1,) * extra + x.shape)
 
 
 def cholesky(A: torch.Tensor, tiny: float = 1e-12) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -49,7 +50,7 @@ def forward_sub(L: torch.Tensor, inv: torch.Tensor, b: torch.Tensor) -> torch.Te
     for i in range(len(b)):
         s = b[i].clone()
         for k in range(i):
-            s.addcmul_(_col(L[i, k:k + 1], extra)[0], y[k], value=-1.0)
+            s.addcmul_(_lead(L[i, k], extra), y[k], value=-1.0)
         y[i] = s * inv[i]
     return y
 
@@ -62,7 +63,7 @@ def back_sub(L: torch.Tensor, inv: torch.Tensor, b: torch.Tensor) -> torch.Tenso
     for i in range(n - 1, -1, -1):
         s = b[i].clone()
         for k in range(i + 1, n):
-            s.addcmul_(_col(L[k:k + 1, i], extra)[0], x[k], value=-1.0)
+            s.addcmul_(_lead(L[k, i], extra), x[k], value=-1.0)
         x[i] = s * inv[i]
     return x
 
