@@ -176,6 +176,35 @@ def test_cleanup_keeps_the_hand_on_the_image(open_models):
     np.testing.assert_allclose(aligned.quats, plain.quats)  # the pose smoothing is unchanged
 
 
+def test_cleanup_depth_stays_with_the_fit_when_the_2d_collapses(open_models):
+    """A hand going behind another: for 4 frames its 2D keypoints collapse towards their
+    centre (a partial detection, 0.3-0.5x the size) while the fit keeps the hand at its
+    depth.  Re-placed on that 2D the hand ran off to several times its depth; the cleaned
+    depth stays within MAX_DEPTH_RATIO of the fitted one, and elsewhere the hand stays
+    on the image."""
+    from lagc_hand.cleanup.clean import MAX_DEPTH_RATIO
+
+    model = open_models["right"]
+    T = 40
+    aa = np.zeros((T, 16, 3))
+    aa[:, 0] = [0.2, 0.4, 0.1]
+    aa[:, 1:, 2] = 0.4
+    q = matrix_to_quat(axis_angle_to_matrix(torch.as_tensor(aa, dtype=torch.float32)).numpy())
+    root = np.stack([np.linspace(-0.05, 0.05, T), np.zeros(T), np.full(T, 0.5)], 1)
+    b = np.zeros(model.num_betas)
+    uv = _px(pose_keypoints(model, q, root, b))
+    bad = np.arange(18, 22)
+    c = uv[bad].mean(1, keepdims=True)
+    uv[bad] = c + (uv[bad] - c) * np.array([0.5, 0.35, 0.3, 0.4])[:, None, None]
+    align = ImageAlign(K_OFF, lambda qq, rr: pose_keypoints(model, qq, rr, b))
+    out = clean_hand(np.ones(T, bool), np.ones(T), q, root, uv, 30.0, CleanConfig(), align=align)
+    ratio = out.root[:, 2] / root[:, 2]
+    assert ratio.max() <= MAX_DEPTH_RATIO + 1e-6 and ratio.min() >= 1 / MAX_DEPTH_RATIO - 1e-6
+    good = np.r_[0:12, 28:T]
+    px = np.linalg.norm(_px(pose_keypoints(model, out.quats, out.root, b))[good] - uv[good], axis=-1).mean()
+    assert px < 1.0
+
+
 @pytest.mark.skipif(_realdev() is None, reason="shared/realdev (real footage) not found; set LAGC_REALDEV")
 def test_fit_lies_on_the_detector_2d_on_real_stills():
     """Real photos (OneHand10K, one hand close to the camera): the image fit's
