@@ -128,3 +128,25 @@ def test_a_misdetected_still_gets_a_human_shape(realdev):
     assert seen
     for h in seen:
         assert np.abs(h.betas).max() <= BETA_LIMIT + 1e-4, h.betas
+
+
+def test_hidden_frames_are_placed_between_the_seen_ones():
+    """place_hidden: a bridged run's roots are interpolated in time between the seen
+    frames around it, its keypoints move with them; a run at the end and the seen
+    frames keep their fit."""
+    from lagc_hand.fitting import HandFit
+    from lagc_hand.fitting.hidden import place_hidden
+
+    T = 8
+    root = np.zeros((T, 3), np.float32)
+    root[:, 2] = [0.5, 0.6, 2.6, 2.3, 0.9, 0.8, 3.0, 3.0]
+    kp = np.repeat(root[:, None], 21, 1) + np.linspace(0, 0.1, 21, dtype=np.float32)[None, :, None]
+    fit = HandFit(np.zeros((T, 16, 3, 3), np.float32), np.zeros((T, 16, 4), np.float32), root, kp,
+                  np.zeros(2, np.float32), np.zeros(T, np.float32))
+    frames = np.array([0, 1, 3, 4, 6, 7, 8, 9])  # fitted frames (2 and 5 absent)
+    hidden = np.array([False, False, True, True, False, False, True, True])
+    out = place_hidden(fit, frames, hidden)
+    np.testing.assert_allclose(out.root[2:4, 2], [0.6 + 0.3 * 2 / 5, 0.6 + 0.3 * 3 / 5], atol=1e-6)
+    np.testing.assert_allclose(out.keypoints3d - out.root[:, None], kp - root[:, None], atol=1e-6)
+    np.testing.assert_array_equal(out.root[[0, 1, 4, 5, 6, 7]], root[[0, 1, 4, 5, 6, 7]])
+    assert place_hidden(fit, frames, np.zeros(T, bool)) is fit

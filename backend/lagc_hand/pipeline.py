@@ -25,6 +25,7 @@ from lagc_hand.engines import create_engine
 from lagc_hand.engines.parallel import DetectResult, detect
 from lagc_hand.errors import Cancelled, InputError
 from lagc_hand.fitting import FitConfig, HandFit, fit_hand, pose_keypoints
+from lagc_hand.fitting.hidden import place_hidden
 from lagc_hand.fitting.landmarks import convention_for, to_detector_points
 from lagc_hand.fitting.motion import hand_track_motion, unseen_hand_motion
 from lagc_hand.fitting.two_hand import TwoHandConfig, fit_both_hands
@@ -237,6 +238,7 @@ def _fit_and_clean(tracking: TrackingResult, placements: dict[str, Placement], K
             run.report(Progress("fit", n_frames, n_frames, message=f"{side} hand, {idx.size} frames"))
             t0 = time.perf_counter()
             fit = pre_fits[side] if side in pre_fits else _fit_one_hand(model, placements[side], tr, idx, K, cfg)
+            fit = place_hidden(fit, idx, tr.bridged[idx])
             run.add("fit", time.perf_counter() - t0)
             fit_errors[side] = float(fit.error.mean() * 1000.0)
             run.report(Progress("cleanup", n_frames, n_frames, message=f"{side} hand"))
@@ -273,7 +275,8 @@ def _clean_and_assemble(side: str, model: HandModel, params, fit: HandFit, idx: 
     # model's keypoints moved to where the detector puts its landmarks)
     beta = convention_for(cfg.landmarks)
     align = None if cfg.w_image <= 0 else ImageAlign(
-        K, lambda q, r, m=model, b=fit.betas: _as_landmarks(pose_keypoints(m, q, r, b, None, device), beta))
+        K, lambda q, r, m=model, b=fit.betas: _as_landmarks(pose_keypoints(m, q, r, b, None, device), beta),
+        hidden=tr.bridged)
     cleaned = clean_hand(tr.present, tr.confidence, quats, root, tr.keypoints2d, fps,
                          CleanConfig(strength=float(smoothing)), align=align)
     return hand_track_motion(side, model, params, fit, idx, cleaned, device)

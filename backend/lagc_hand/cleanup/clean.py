@@ -59,13 +59,17 @@ class CleanConfig:
 class ImageAlign:
     """How to keep the cleaned hand on the image.
 
-    K:    (3, 3) intrinsics in pixels (principal point included).
-    pose: (quats (N, 16, 4) w-x-y-z, root (N, 3) metres) -> (N, 21, 3) camera-frame
-          keypoints (metres, public order) of the fitted hand model, wrist at ``root``.
+    K:      (3, 3) intrinsics in pixels (principal point included).
+    pose:   (quats (N, 16, 4) w-x-y-z, root (N, 3) metres) -> (N, 21, 3) camera-frame
+            keypoints (metres, public order) of the fitted hand model, wrist at ``root``.
+    hidden: (T,) bool or None: frames whose 2D keypoints are the tracker's guess for a
+            hand hidden behind the other (bridged); the hand is not put onto those
+            guesses but keeps its smoothed fitted root there.
     """
 
     K: np.ndarray
     pose: Callable[[np.ndarray, np.ndarray], np.ndarray]
+    hidden: Optional[np.ndarray] = None
 
 
 @dataclass
@@ -202,6 +206,9 @@ def _root_on_image(qs: np.ndarray, rs: np.ndarray, present: np.ndarray, breaks: 
     zs = _piecewise(filters.gaussian_smooth, z, present, breaks, sigma, conf)[idx]
     out = rs.copy()
     out[idx] = _at_depth(X, target, zs, align.K)
+    if align.hidden is not None:
+        guessed = np.asarray(align.hidden, bool) & present
+        out[guessed] = rs[guessed]
     return out
 
 
