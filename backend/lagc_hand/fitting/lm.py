@@ -279,10 +279,7 @@ class PoseProblem:
         """
         T = s.R.shape[0]
         V = lever * (sw[:, None, None] * self.mask4[..., None, None])  # (4 i, 4 m, 3, T, 5)
-        x, y, z = V.unbind(2)
-        o = torch.zeros_like(x)
-        rot = torch.stack([torch.stack([o, z, -y], 2), torch.stack([-z, o, x], 2),
-                           torch.stack([y, -x, o], 2)], 1)  # (4 i, 3 x, 4 m, 3, T, 5) = -[V_im]x
+        rot = -skew(V.movedim(2, -1)).permute(0, 4, 1, 5, 2, 3)  # (4 i, 3 x, 4 m, 3, T, 5) = -[V_im]x
         tw = 0.0 if self.relative3d else 1.0
         eye = torch.eye(3, dtype=V.dtype, device=V.device)[None, :, :, None, None]
         trans = (sw[:, None, None] * tw) * eye  # (4 i, 3 x, 3, T, 5)
